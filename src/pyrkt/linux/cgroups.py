@@ -326,17 +326,20 @@ def blkio_weight_to_io_weight(weight: int) -> int:
     return 1 + (weight - 10) * 9999 // 990
 
 
-def memory_swap_to_v2(swap: int, limit: int) -> int:
+def memory_swap_to_v2(swap: int, limit: int) -> int | None:
     """OCI ``memory.swap`` (memory+swap, as in v1) → v2 ``memory.swap.max`` (swap alone).
 
-    Returns -1 for "max" and 0 for "do not write".  Mirrors runc: unlimited
-    memory with unset swap means unlimited swap; a swap limit needs a memory
-    limit and must not be below it.
+    Returns -1 for "max", ``None`` for "do not write", else the value — 0
+    when swap equals the memory limit, which disables swap.  Mirrors runc:
+    unlimited memory with unset swap means unlimited swap; a swap limit needs
+    a memory limit and must not be below it.
     """
     if limit == -1 and swap == 0:
         return -1
-    if swap in (-1, 0):
-        return swap
+    if swap == 0:
+        return None
+    if swap == -1:
+        return -1
     if limit in (0, -1):
         raise CgroupError(f"memory.swap={swap} needs a memory.limit (cgroup v2 limits swap separately)")
     if limit < 0:
@@ -535,7 +538,7 @@ def v2_resource_writes(resources: dict[str, Any]) -> list[tuple[str, str]]:
         sw2 = memory_swap_to_v2(swap, limit)
         # swap.max first: memory.max then never transiently pairs with a
         # swap setting from an older, looser configuration
-        if sw2:
+        if sw2 is not None:
             w.append(("memory.swap.max", "max" if sw2 == -1 else str(sw2)))
         if limit:
             w.append(("memory.max", "max" if limit == -1 else str(limit)))

@@ -1,0 +1,81 @@
+"""Fixtures for the kernel-facing pyrkt.linux tests (cgroups, seccomp).
+
+Every cgroup a test creates lives under one test-unique parent directory
+(``/pyrkt-test-<pid>-<random>`` in every hierarchy); the finalizer kills
+whatever is left in it and removes it bottom-up, even when the test failed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+
+import pytest
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+
+
+def _cleanup_tree(top: str) -> None:
+    if not os.path.isdir(top):
+        return
+    for _ in range(100):
+        dirs = [root for root, _d, _f in os.walk(top, topdown=False)]
+        busy = False
+        for d in dirs:
+            for fname in ("freezer.state",):
+                p = os.path.join(d, fname)
+                if os.path.exists(p):
+                    try:
+                        with open(p, "w") as f:
+                            f.write("THAWED")
+                    except OSError:
+                        pass
+            try:
+                with open(os.path.join(d, "cgroup.procs")) as f:
+                    for line in f.read().split():
+                        try:
+                            os.kill(int(line), signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
+            except OSError:
+                pass
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                busy = True
+        if not busy:
+            return
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def cgroup_parent():
+    """An absolute cgroup path unique to this test; removed everywhere afterwards."""
+    from pyrkt.linux.cgroups import detect_layout
+
+    name = f"/pyrkt-test-{os.getpid()}-{secrets.token_hex(4)}"
+    layout = detect_layout()
+    yield name
+    for h in layout.hierarchies:
+        _cleanup_tree(h.host_dir(name))
+    leftovers = [h.host_dir(name) for h in layout.hierarchies if os.path.exists(h.host_dir(name))]
+    assert not leftovers, f"cgroups left behind: {leftovers}"
+
+
+@pytest.fixture
+def unified_parent():
+    """Same, on the cgroup2 mount (``/sys/fs/cgroup/unified`` on a hybrid host)."""
+    name = f"/pyrkt-test-{os.getpid()}-{secrets.token_hex(4)}"
+    from pyrkt.linux.cgroups import detect_layout
+
+    layout = detect_layout()
+    v2 = [h for h in layout.hierarchies if h.is_v2]
+    if not v2:
+        pytest.skip("no cgroup2 mount on this host")
+    yield v2[0], name
+    _cleanup_tree(v2[0].host_dir(name))
+    assert not os.path.exists(v2[0].host_dir(name))
