@@ -1,0 +1,61 @@
+"""Content digests: `algo:hex` (OCI) and `algo-hex` (appc / rkt image IDs).
+
+Both spellings name the same content; the store keeps blobs under
+`blobs/<algo>/<hex>` and accepts either form. Hashing happens while bytes are
+written (`HashingWriter`), so nothing is read twice and nothing unverified is
+ever renamed into the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from pyrkt.image.errors import DigestMismatch, InvalidReference
+
+ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_DIGEST_RE = re.compile(r"^(sha256|sha384|sha512)[:-]([0-9a-f]+)$")
+
+
+@dataclass(frozen=True, order=True)
+class Digest:
+    """A full content digest (algorithm and complete lowercase hex)."""
+
+    algorithm: str
+    hex: str
+
+    @classmethod
+    def parse(cls, text: str) -> "Digest":
+        """Parse `sha256:<64 hex>` or `sha256-<64 hex>`; exact length required."""
+        m = _DIGEST_RE.match(text)
+        if not m:
+            raise InvalidReference(f"invalid digest {text!r}: expected ALGO:HEX with ALGO one of {', '.join(ALGORITHMS)}")
+        algo, hx = m.groups()
+        if len(hx) != ALGORITHMS[algo]:
+            raise InvalidReference(f"invalid digest {text!r}: {algo} needs {ALGORITHMS[algo]} hex digits, got {len(hx)}")
+        return cls(algo, hx)
+
+    @classmethod
+    def of_bytes(cls, data: bytes, algorithm: str = "sha256") -> "Digest":
+        return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.hex}"
+
+    @property
+    def key(self) -> str:
+        """The appc / rkt spelling, `sha256-<hex>`, used for IDs and tree names."""
+        return f"{self.algorithm}-{self.hex}"
+
+    def hasher(self) -> "hashlib._Hash":
+        return hashlib.new(self.algorithm)
+
+    def check(self, actual_hex: str, what: str = "content") -> None:
+        if actual_hex != self.hex:
+            raise DigestMismatch(f"digest mismatch for {what}: expected {self}, got {self.algorithm}:{actual_hex}")
+
+
+def aci_image_id(sha512_hex: str) -> str:
+    """rkt's ACI image ID: `sha512-` and the first 64 hex digits of the tar's sha512."""
+    return "sha512-" + sha512_hex[:64]

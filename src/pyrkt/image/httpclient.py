@@ -1,0 +1,127 @@
+"""A small HTTP(S) client on the standard library, for registries and ACI URLs.
+
+Why not `requests`: the stdlib does everything fetching needs (TLS with the
+system CAs or `SSL_CERT_FILE`, redirects, streaming), and one fewer
+dependency in a privileged program. Authorization headers are sent as
+"unredirected" headers so a registry's redirect to blob storage never
+carries the token elsewhere. Credentials come from rkt's `auth.d/*.json`
+files in the config dirs.
+"""
+
+from __future__ import annotations
+
+import base64
+import glob
+import json
+import os
+import re
+import ssl
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from http.client import HTTPResponse
+from typing import Mapping
+
+from pyrkt.image.errors import FetchError
+
+USER_AGENT = "pyrkt/0.1 (rkt-compatible)"
+TIMEOUT = 60
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str
+
+    def basic(self) -> str:
+        return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
+
+
+def load_credentials(config_dirs: list[str]) -> tuple[dict[str, Credentials], dict[str, Credentials]]:
+    """rkt's auth.d files: (docker registries -> creds, https domains -> creds)."""
+    docker: dict[str, Credentials] = {}
+    https: dict[str, Credentials] = {}
+    for d in config_dirs:
+        if not d:
+            continue
+        for path in sorted(glob.glob(os.path.join(d, "auth.d", "*.json"))):
+            try:
+                with open(path, "rb") as f:
+                    obj = json.load(f)
+            except (OSError, ValueError) as exc:
+                raise FetchError(f"bad credentials file {path}: {exc}") from None
+            creds = obj.get("credentials") or {}
+            c = Credentials(str(creds.get("user", "")), str(creds.get("password", "")))
+            if obj.get("rktKind") == "dockerAuth":
+                for reg in obj.get("registries") or []:
+                    docker[str(reg)] = c
+            elif obj.get("rktKind") == "auth" and obj.get("type", "basic") == "basic":
+                for dom in obj.get("domains") or []:
+                    https[str(dom)] = c
+    return docker, https
+
+
+class _NoRedirectAuth(urllib.request.HTTPRedirectHandler):
+    pass
+
+
+def make_opener(verify_tls: bool = True) -> urllib.request.OpenerDirector:
+    ctx = ssl.create_default_context()
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if cafile and os.path.exists(cafile):
+        ctx.load_verify_locations(cafile)
+    if not verify_tls:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), _NoRedirectAuth(),
+                                       urllib.request.ProxyHandler({}))
+
+
+def request(opener: urllib.request.OpenerDirector, url: str, headers: Mapping[str, str] | None = None,
+            auth: str | None = None, method: str = "GET") -> HTTPResponse:
+    """Open `url`; HTTP errors are returned (not raised) so callers can read 401/304/404."""
+    req = urllib.request.Request(url, method=method)
+    req.add_header("User-Agent", USER_AGENT)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    if auth:
+        req.add_unredirected_header("Authorization", auth)
+    try:
+        return opener.open(req, timeout=TIMEOUT)  # type: ignore[no-any-return]
+    except urllib.error.HTTPError as exc:
+        return exc  # type: ignore[return-value]
+    except urllib.error.URLError as exc:
+        raise FetchError(f"cannot reach {url}: {exc.reason}") from None
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"cannot reach {url}: {exc}") from None
+
+
+_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+def parse_www_authenticate(value: str) -> tuple[str, dict[str, str]]:
+    """`Bearer realm="...",service="...",scope="..."` -> ("bearer", {...})."""
+    scheme, _, rest = value.strip().partition(" ")
+    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _PARAM.finditer(rest)}
+    return scheme.lower(), params
+
+
+def parse_max_age(cache_control: str | None) -> int | None:
+    """Seconds a response may be reused from Cache-Control; 0 for no-cache/no-store."""
+    if not cache_control:
+        return None
+    directives = [d.strip().lower() for d in cache_control.split(",")]
+    if "no-store" in directives or "no-cache" in directives:
+        return 0
+    for d in directives:
+        if d.startswith("max-age="):
+            try:
+                return max(0, int(d.split("=", 1)[1].strip('"')))
+            except ValueError:
+                return None
+    return None
+
+
+def host_of(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc

@@ -1,0 +1,295 @@
+"""Image references: every way a user names an image on the command line.
+
+Parsing is pure (no I/O, no store): `parse_reference(text)` returns one of
+the immutable value objects below or raises `InvalidReference` with a message
+that says what is wrong and where, in the style of pypa/packaging's
+`Requirement`. `str(ref)` gives the canonical spelling, and parsing it again
+gives an equal object, which the property tests check.
+
+Forms (rkt's, plus the transports skopeo and podman use):
+
+- `sha512-<hex>` / `sha256-<hex>`  an image ID or a unique prefix of one
+- `name[:version][,label=value...]` an appc name, found in the store or by discovery
+- `/path`, `./path`, `file:///path`, `*.aci`  a local file (ACI, OCI archive or docker save)
+- `https://...`, `http://...`       an ACI at a URL
+- `docker://[registry/]repo[:tag|@digest]`  a Docker Registry v2 image
+- `oci:DIR[:tag]`, `oci-archive:FILE[:tag]`, `docker-archive:FILE`  skopeo's transports
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Union
+
+from pyrkt.image.digest import ALGORITHMS, Digest
+from pyrkt.image.errors import InvalidReference
+
+DOCKER_HUB = "registry-1.docker.io"
+_DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
+
+# appc AC Identifier: lowercase alnum with ~ - _ . / as separators, not at the ends.
+_AC_NAME_RE = re.compile(r"^[a-z0-9]+(?:[~\-_./][a-z0-9]+)*$")
+_AC_NAME_CHARS = re.compile(r"[a-z0-9~\-_./]")
+_LABEL_NAME_RE = re.compile(r"^[a-z0-9]+(?:[\-_.][a-z0-9]+)*$")
+_LABEL_VALUE_RE = re.compile(r"^[^,=\s]+$")
+_ID_RE = re.compile(r"^(sha256|sha512)-([0-9a-f]*)$")
+
+_DOCKER_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_DOCKER_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
+_DOCKER_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)*(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$")
+
+
+@dataclass(frozen=True)
+class ImageIDRef:
+    """An image ID, possibly abbreviated (`sha512-` + at least 2 hex digits)."""
+
+    algorithm: str
+    prefix: str
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}-{self.prefix}"
+
+    @property
+    def is_full(self) -> bool:
+        return self.algorithm == "sha256" and len(self.prefix) == 64 or self.algorithm == "sha512" and len(self.prefix) >= 64
+
+
+@dataclass(frozen=True)
+class AppcNameRef:
+    """An appc image name with labels (`version`, `os`, `arch`, ...)."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def version(self) -> str | None:
+        return dict(self.labels).get("version")
+
+    def __str__(self) -> str:
+        labels = dict(self.labels)
+        text = self.name
+        version = labels.pop("version", None)
+        if version is not None:
+            text += f":{version}"
+        for key in sorted(labels):
+            text += f",{key}={labels[key]}"
+        return text
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A local file: an ACI, an OCI archive or a `docker save` tarball (sniffed when read)."""
+
+    path: str
+
+    def __str__(self) -> str:
+        return f"file://{self.path}" if self.path.startswith("/") else self.path
+
+
+@dataclass(frozen=True)
+class HttpRef:
+    """An ACI at an http(s) URL."""
+
+    url: str
+
+    @property
+    def secure(self) -> bool:
+        return self.url.startswith("https://")
+
+    def __str__(self) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class DockerRef:
+    """A Docker Registry v2 image: registry host, repository, and a tag or digest."""
+
+    registry: str
+    repository: str
+    tag: str | None = None
+    digest: Digest | None = None
+
+    @property
+    def reference(self) -> str:
+        """What goes after `/manifests/` in the registry API."""
+        if self.digest is not None:
+            return str(self.digest)
+        return self.tag or "latest"
+
+    @property
+    def name(self) -> str:
+        """The appc-style image name docker2aci gave such images: `registry/repo`."""
+        return f"{self.registry}/{self.repository}"
+
+    def __str__(self) -> str:
+        text = f"docker://{self.registry}/{self.repository}"
+        if self.tag is not None:
+            text += f":{self.tag}"
+        if self.digest is not None:
+            text += f"@{self.digest}"
+        return text
+
+
+@dataclass(frozen=True)
+class OciLayoutRef:
+    """An OCI image layout directory (`oci:DIR[:tag]`) or archive (`oci-archive:FILE[:tag]`)."""
+
+    path: str
+    tag: str | None = None
+    archive: bool = False
+
+    def __str__(self) -> str:
+        text = ("oci-archive:" if self.archive else "oci:") + self.path
+        return text + (f":{self.tag}" if self.tag is not None else "")
+
+
+@dataclass(frozen=True)
+class DockerArchiveRef:
+    """A `docker save` tarball (`docker-archive:FILE[:repo:tag]`)."""
+
+    path: str
+    tag: str | None = None
+
+    def __str__(self) -> str:
+        return "docker-archive:" + self.path + (f":{self.tag}" if self.tag is not None else "")
+
+
+ImageReference = Union[ImageIDRef, AppcNameRef, FileRef, HttpRef, DockerRef, OciLayoutRef, DockerArchiveRef]
+
+
+def _fail(text: str, why: str) -> InvalidReference:
+    return InvalidReference(f"invalid image reference {text!r}: {why}")
+
+
+def parse_image_id(text: str) -> ImageIDRef:
+    m = _ID_RE.match(text)
+    if not m:
+        raise _fail(text, "an image ID is sha512-HEX or sha256-HEX in lowercase")
+    algo, hx = m.groups()
+    if len(hx) < 2:
+        raise _fail(text, f"an image ID needs at least 2 hex digits after {algo}-")
+    if len(hx) > ALGORITHMS[algo]:
+        raise _fail(text, f"{algo} has at most {ALGORITHMS[algo]} hex digits")
+    return ImageIDRef(algo, hx)
+
+
+def validate_ac_name(name: str, text: str | None = None) -> str:
+    """Check an appc AC Identifier and say which character is wrong."""
+    text = name if text is None else text
+    if not name:
+        raise _fail(text, "empty image name")
+    if not _AC_NAME_RE.match(name):
+        for i, ch in enumerate(name):
+            if not _AC_NAME_CHARS.match(ch):
+                raise _fail(text, f"character {ch!r} at position {i} is not allowed in an image name (lowercase letters, digits, and ~-_./ separators)")
+        raise _fail(text, "an image name must start and end with a letter or digit and not repeat separators")
+    return name
+
+
+def parse_appc_name(text: str) -> AppcNameRef:
+    """`name[:version][,label=value...]`."""
+    head, *label_parts = text.split(",")
+    labels: dict[str, str] = {}
+    name, colon, version = head.partition(":")
+    validate_ac_name(name, text)
+    if colon:
+        if not version or not _LABEL_VALUE_RE.match(version):
+            raise _fail(text, "empty or malformed version after ':'")
+        labels["version"] = version
+    for part in label_parts:
+        key, eq, value = part.partition("=")
+        if not eq or not _LABEL_NAME_RE.match(key) or not value or not _LABEL_VALUE_RE.match(value):
+            raise _fail(text, f"label {part!r} is not NAME=VALUE")
+        if key in labels:
+            raise _fail(text, f"label {key!r} given twice")
+        labels[key] = value
+    return AppcNameRef(name, tuple(sorted(labels.items())))
+
+
+def parse_docker(text: str) -> DockerRef:
+    """Parse `docker://[registry/]repo[:tag][@digest]` the way docker normalises names."""
+    rest = text[len("docker://"):] if text.startswith("docker://") else text
+    if not rest:
+        raise _fail(text, "empty docker reference")
+    digest: Digest | None = None
+    if "@" in rest:
+        rest, _, dig = rest.partition("@")
+        try:
+            digest = Digest.parse(dig)
+        except InvalidReference as exc:
+            raise _fail(text, str(exc)) from None
+    tag: str | None = None
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        rest, tag = rest[:colon], rest[colon + 1:]
+        if not _DOCKER_TAG.match(tag):
+            raise _fail(text, f"invalid tag {tag!r}")
+    parts = rest.split("/")
+    first = parts[0]
+    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
+        registry, repo_parts = first, parts[1:]
+        if not _DOCKER_HOST.match(registry):
+            raise _fail(text, f"invalid registry host {registry!r}")
+    else:
+        registry, repo_parts = DOCKER_HUB, parts
+    if registry in _DOCKER_HUB_ALIASES:
+        registry = DOCKER_HUB
+        if len(repo_parts) == 1:
+            repo_parts = ["library", *repo_parts]
+    for comp in repo_parts:
+        if not _DOCKER_COMPONENT.match(comp):
+            raise _fail(text, f"invalid repository component {comp!r} (lowercase letters, digits, and . _ __ - separators)")
+    repository = "/".join(repo_parts)
+    if len(repository) > 255:
+        raise _fail(text, "repository name longer than 255 characters")
+    return DockerRef(registry, repository, tag, digest)
+
+
+def _split_transport_tag(body: str) -> tuple[str, str | None]:
+    # oci:/some/dir:tag — the tag is after the last ':' if it has no '/'.
+    path, colon, tag = body.rpartition(":")
+    if colon and path and "/" not in tag:
+        return path, tag
+    return body, None
+
+
+def parse_reference(text: str) -> ImageReference:
+    """Parse any image reference rkt accepts; see the module docstring."""
+    if not text or text.strip() != text:
+        raise _fail(text, "empty or surrounded by whitespace")
+    if "\x00" in text:
+        raise _fail(text, "contains a NUL byte")
+    if text.startswith("docker://"):
+        return parse_docker(text)
+    if text.startswith(("https://", "http://")):
+        if len(text.split("://", 1)[1]) == 0:
+            raise _fail(text, "URL without a host")
+        return HttpRef(text)
+    if text.startswith("file://"):
+        path = text[len("file://"):]
+        if not path:
+            raise _fail(text, "file:// without a path")
+        return FileRef(path)
+    for prefix, archive in (("oci-archive:", True), ("oci:", False)):
+        if text.startswith(prefix):
+            path, tag = _split_transport_tag(text[len(prefix):])
+            if not path:
+                raise _fail(text, f"{prefix} without a path")
+            if tag is not None and not _DOCKER_TAG.match(tag):
+                raise _fail(text, f"invalid tag {tag!r}")
+            return OciLayoutRef(path, tag, archive)
+    if text.startswith("docker-archive:"):
+        body = text[len("docker-archive:"):]
+        if not body:
+            raise _fail(text, "docker-archive: without a path")
+        path, _, tag = body.partition(":")
+        return DockerArchiveRef(path, tag or None)
+    if "://" in text:
+        raise _fail(text, f"unsupported transport {text.split('://', 1)[0]!r} (use docker://, https://, http://, file://)")
+    if text.startswith(("/", "./", "../")) or text in (".", "..") or text.endswith((".aci", ".tar", ".tar.gz", ".tgz")):
+        return FileRef(text)
+    if _ID_RE.match(text.split(",")[0]) and "," not in text:
+        return parse_image_id(text)
+    return parse_appc_name(text)

@@ -1,0 +1,153 @@
+"""A Docker Registry HTTP API v2 client: manifests, blobs, and the auth dance.
+
+Auth follows the registry protocol: a request without credentials; on 401 the
+`WWW-Authenticate` header says Basic (send the configured credentials) or
+Bearer (get a token from the realm for the given service and scope, with the
+basic credentials if any, then retry). Tokens are cached per scope for the
+client's life. Every blob is hashed while streamed into the store and only
+renamed into place when the digest matches.
+
+`http://` registries are used only when the caller allows it
+(`--insecure-options=http`); then https is tried first and plain http is the
+fallback, as docker does for insecure registries.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from http.client import HTTPResponse
+from typing import Callable
+
+from pyrkt.image.digest import Digest
+from pyrkt.image.errors import DigestMismatch, FetchError, ImageError
+from pyrkt.image.httpclient import Credentials, make_opener, parse_www_authenticate, request
+from pyrkt.image.oci import ACCEPT, sniff_media_type
+from pyrkt.image.store import Store
+
+_CHUNK = 1 << 20
+
+
+class RegistryClient:
+    def __init__(self, registry: str, repository: str, allow_http: bool = False, verify_tls: bool = True,
+                 credentials: Credentials | None = None) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.allow_http = allow_http
+        self.opener = make_opener(verify_tls)
+        self.credentials = credentials
+        self.scheme: str | None = None
+        self._auth: str | None = None
+        self._lock = threading.Lock()
+
+    def _base(self) -> str:
+        if self.scheme is None:
+            self.scheme = "https"
+            if self.allow_http:
+                try:
+                    resp = request(self.opener, f"https://{self.registry}/v2/")
+                    resp.close()
+                except FetchError:
+                    self.scheme = "http"
+        return f"{self.scheme}://{self.registry}"
+
+    def _authenticate(self, challenge: str) -> None:
+        scheme, params = parse_www_authenticate(challenge)
+        if scheme == "basic":
+            if self.credentials is None:
+                raise FetchError(f"registry {self.registry} needs a user name and password (add an auth.d dockerAuth file)")
+            self._auth = self.credentials.basic()
+            return
+        if scheme != "bearer" or "realm" not in params:
+            raise FetchError(f"registry {self.registry}: unsupported authentication {challenge!r}")
+        query = {k: params[k] for k in ("service", "scope") if k in params}
+        if "scope" not in query:
+            query["scope"] = f"repository:{self.repository}:pull"
+        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(query)
+        resp = request(self.opener, url, auth=self.credentials.basic() if self.credentials else None)
+        with resp:
+            body = resp.read()
+            if resp.status != 200:
+                raise FetchError(f"registry {self.registry}: token server {params['realm']} refused: HTTP {resp.status}")
+        import json
+
+        try:
+            obj = json.loads(body)
+        except ValueError:
+            raise FetchError(f"registry {self.registry}: token server sent invalid JSON") from None
+        token = obj.get("token") or obj.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise FetchError(f"registry {self.registry}: token server sent no token")
+        self._auth = f"Bearer {token}"
+
+    def _get(self, path: str, headers: dict[str, str] | None = None) -> HTTPResponse:
+        url = self._base() + path
+        for attempt in range(2):
+            resp = request(self.opener, url, headers=headers, auth=self._auth)
+            if resp.status == 401 and attempt == 0:
+                challenge = resp.headers.get("WWW-Authenticate", "")
+                resp.close()
+                with self._lock:
+                    self._authenticate(challenge)
+                continue
+            return resp
+        if resp.status == 401:
+            resp.close()
+            raise FetchError(f"registry {self.registry}: unauthorized for {self.repository} (wrong credentials?)")
+        return resp
+
+    def _error(self, resp: HTTPResponse, what: str) -> ImageError:
+        body = resp.read(4096)
+        resp.close()
+        detail = ""
+        try:
+            import json
+
+            errs = json.loads(body).get("errors") or []
+            if errs:
+                detail = ": " + "; ".join(f"{e.get('code')} {e.get('message')}" for e in errs)
+        except (ValueError, AttributeError):
+            pass
+        return FetchError(f"registry {self.registry}: {what}: HTTP {resp.status}{detail}")
+
+    def get_manifest(self, reference: str) -> tuple[bytes, str, Digest]:
+        """A manifest or index by tag or digest: (bytes, media type, digest of the bytes)."""
+        resp = self._get(f"/v2/{self.repository}/manifests/{reference}", {"Accept": ACCEPT})
+        if resp.status != 200:
+            raise self._error(resp, f"manifest {self.repository}:{reference} not found" if resp.status == 404 else f"manifest {self.repository}:{reference}")
+        with resp:
+            data = resp.read(16 << 20)
+        header_type = (resp.headers.get("Content-Type") or "").split(";")[0].strip()
+        actual = Digest.of_bytes(data)
+        if reference.startswith("sha256:"):
+            Digest.parse(reference).check(actual.hex, f"manifest {reference}")
+        else:
+            sent = resp.headers.get("Docker-Content-Digest")
+            if sent and sent.startswith("sha256:") and sent != str(actual):
+                raise DigestMismatch(f"digest mismatch for manifest {self.repository}:{reference}: registry says {sent}, content is {actual}")
+        return data, sniff_media_type(data, header_type), actual
+
+    def fetch_blob(self, store: Store, digest: Digest, size: int | None = None, progress: Callable[[int], None] | None = None) -> int:
+        """Download a blob into the store unless it is there; returns bytes downloaded."""
+        if store.has_blob(digest):
+            return 0
+        with store.lock(f"blob-{digest.key}"):
+            if store.has_blob(digest):
+                return 0
+            resp = self._get(f"/v2/{self.repository}/blobs/{digest}")
+            if resp.status != 200:
+                raise self._error(resp, f"blob {digest}")
+            n = 0
+            with resp, store.blob_writer(expected=digest) as w:
+                while True:
+                    chunk = resp.read(_CHUNK)
+                    if not chunk:
+                        break
+                    w.write(chunk)
+                    n += len(chunk)
+                    if progress:
+                        progress(len(chunk))
+                if size is not None and n != size:
+                    raise DigestMismatch(f"blob {digest}: expected {size} bytes, got {n}")
+                w.commit(f"blob {digest}")
+            return n

@@ -1,0 +1,163 @@
+"""Rendering images: one tree per layer, stacked by overlayfs; or one flat tree.
+
+A Docker/OCI image is rendered as one tree per layer blob
+(`cas/tree/<layer digest>/rootfs`, whiteouts in overlayfs form) and an ACI as
+one tree per image in its dependency chain (`cas/tree/<image id>/rootfs`).
+Each tree is unpacked once, the first time any image needs it, and shared
+read-only by every image and pod that has that layer: the first run of a
+fetched image copies nothing. A tree is unpacked into `cas/tmp/` and renamed
+into place whole, under a per-tree lock, so a crash never leaves a half tree
+that a pod would use.
+
+`render_flat` applies the same layers in order onto one directory (whiteouts
+delete), for `rkt image render/extract` and for ACIs with a pathWhitelist.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+from pyrkt.image.appc import App, Dependency, ImageManifest
+from pyrkt.image.errors import ImageError, NotFound
+from pyrkt.image.store import ImageRecord, Store, fsync_dir
+from pyrkt.image.tarsafe import extract_tar
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One layer of an image, bottom to top: where its bytes are and how to unpack them."""
+
+    key: str  # tree name: layer digest key (sha256-…) or ACI image id (sha512-…)
+    blob: str  # digest of the blob holding it
+    aci: bool  # ACI tar (members under rootfs/) vs OCI layer
+
+
+def _aci_chain(store: Store, rec: ImageRecord, seen: frozenset[str] = frozenset()) -> list[ImageRecord]:
+    """The ACI and its dependencies, bottom first (dependencies resolved in the store)."""
+    if rec.id in seen:
+        raise ImageError(f"image {rec.id} has a dependency cycle")
+    chain: list[ImageRecord] = []
+    for dep in rec.image_manifest.dependencies:
+        chain.extend(_aci_chain(store, find_dependency(store, dep), seen | {rec.id}))
+    chain.append(rec)
+    return chain
+
+
+def find_dependency(store: Store, dep: Dependency) -> ImageRecord:
+    if dep.image_id:
+        from pyrkt.image.reference import parse_image_id
+
+        return store.by_id_prefix(parse_image_id(dep.image_id))
+    found = store.by_name(dep.name, dict(dep.labels))
+    if not found:
+        labels = ",".join(f"{k}={v}" for k, v in dep.labels)
+        raise NotFound(f"dependency {dep.name}{',' + labels if labels else ''} is not in the store")
+    return found[0]
+
+
+def image_layers(store: Store, rec: ImageRecord) -> list[Layer]:
+    """The layers of an image, bottom first."""
+    if rec.kind == "oci":
+        return [Layer(key=d.replace(":", "-"), blob=d, aci=False) for d in rec.layers]
+    return [Layer(key=r.id, blob=r.blob, aci=True) for r in _aci_chain(store, rec)]
+
+
+def _unpack(store: Store, layer: Layer, dest: str, whiteouts: str, whitelist: tuple[str, ...] | None = None) -> None:
+    with store.open_blob(layer.blob) as f:
+        extract_tar(f, dest, whiteouts=whiteouts, strip_prefix="rootfs" if layer.aci else None, path_whitelist=whitelist)
+
+
+def render_layer(store: Store, layer: Layer) -> str:
+    """The rootfs of one layer's tree, unpacking it on first use; returns its path."""
+    rootfs = os.path.join(store.tree_path(layer.key), "rootfs")
+    if store.has_tree(layer.key):
+        return rootfs
+    with store.lock(f"tree-{layer.key}"):
+        if store.has_tree(layer.key):
+            return rootfs
+        tmp = tempfile.mkdtemp(dir=store.tmp_dir, prefix=f"tree-{layer.key[:20]}-")
+        try:
+            os.chmod(tmp, 0o755)
+            _unpack(store, layer, os.path.join(tmp, "rootfs"), "overlay" if not layer.aci else "flatten")
+            fsync_dir(tmp)
+            os.rename(tmp, store.tree_path(layer.key))
+            fsync_dir(store.tree_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return rootfs
+
+
+def render_flat(store: Store, rec: ImageRecord, dest: str) -> None:
+    """Apply every layer of the image onto `dest` (whiteouts delete), honouring pathWhitelist."""
+    whitelist: tuple[str, ...] | None = None
+    if rec.kind == "aci":
+        wl = rec.image_manifest.path_whitelist
+        whitelist = wl if wl else None
+    for layer in image_layers(store, rec):
+        _unpack(store, layer, dest, "flatten", whitelist)
+
+
+def _flat_tree(store: Store, rec: ImageRecord) -> str:
+    key = rec.id + "-flat"
+    rootfs = os.path.join(store.tree_path(key), "rootfs")
+    if store.has_tree(key):
+        return rootfs
+    with store.lock(f"tree-{key}"):
+        if store.has_tree(key):
+            return rootfs
+        tmp = tempfile.mkdtemp(dir=store.tmp_dir, prefix="tree-flat-")
+        try:
+            os.chmod(tmp, 0o755)
+            render_flat(store, rec, os.path.join(tmp, "rootfs"))
+            os.rename(tmp, store.tree_path(key))
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return rootfs
+
+
+def tree_keys(store: Store, rec: ImageRecord) -> list[str]:
+    """Names of the trees this image uses (for gc: trees no image references go)."""
+    try:
+        keys = [layer.key for layer in image_layers(store, rec)]
+    except NotFound:
+        keys = []
+    return keys + [rec.id + "-flat"]
+
+
+@dataclass(frozen=True)
+class RunnableImage:
+    """What the pod code needs to run an image's app.
+
+    `lowerdirs` is bottom layer first; overlayfs's `lowerdir=` option wants
+    the top first, so pass `":".join(reversed(lowerdirs))`. The directories are
+    shared by every pod: mount them read-only (as overlay lowerdirs) only.
+    """
+
+    image_id: str
+    name: str
+    manifest: ImageManifest
+    app: App | None
+    lowerdirs: tuple[str, ...]
+
+    @property
+    def overlay_lowerdir(self) -> str:
+        return ":".join(reversed(self.lowerdirs))
+
+
+def runnable_image(store: Store, image: str) -> RunnableImage:
+    """Resolve `image` (ID, ID prefix or name[:version]), render its layers once, mark it used."""
+    rec = store.resolve(image)
+    manifest = rec.image_manifest
+    chain_whitelist = rec.kind == "aci" and any(r.image_manifest.path_whitelist for r in _aci_chain(store, rec))
+    if chain_whitelist:
+        lowerdirs: tuple[str, ...] = (_flat_tree(store, rec),)
+    else:
+        lowerdirs = tuple(render_layer(store, layer) for layer in image_layers(store, rec))
+    store.touch(rec.id)
+    return RunnableImage(rec.id, rec.name, manifest, manifest.app, lowerdirs)
+

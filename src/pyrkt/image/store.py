@@ -1,0 +1,390 @@
+"""The image store: content-addressed blobs, a SQLite index, rendered trees.
+
+Layout under the data dir (`--dir`, default /var/lib/rkt):
+
+    cas/blobs/<algo>/<hex>      blobs: ACI tars (sha512), OCI manifests, configs, layers (sha256)
+    cas/index.sqlite            the image index, WAL mode, shared by concurrent processes
+    cas/tree/<key>/rootfs       rendered trees (one per OCI layer, one per ACI), read-only lowerdirs
+    cas/tmp/                    in-flight downloads and renders; only `image gc` looks here
+    cas/locks/                  flock files: per blob, per fetch, per tree, and the gc lock
+
+Why this shape: rkt's ql database broke when several commands ran at once,
+and rkt flattened every Docker image and re-downloaded shared layers. Here a
+blob is written to `tmp/`, hashed while written, fsynced, verified and only
+then renamed to its content address, so a killed fetch leaves only garbage in
+`tmp/` and nothing a later command trusts; an image row is inserted only after
+all its blobs are in place. SQLite with WAL and a busy timeout lets readers
+and writers from many processes work at once, and flock serialises the few
+things that must not race (downloading the same blob, rendering the same
+tree, gc against fetch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any, Iterator
+
+from pyrkt.image.appc import ImageManifest
+from pyrkt.image.digest import Digest
+from pyrkt.image.errors import Ambiguous, DigestMismatch, ImageError, NotFound
+from pyrkt.image.reference import AppcNameRef, ImageIDRef, parse_reference
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS images (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    config TEXT,
+    layers TEXT NOT NULL,
+    import_time REAL NOT NULL,
+    last_used REAL NOT NULL,
+    size INTEGER NOT NULL,
+    latest INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS images_name ON images(name);
+CREATE TABLE IF NOT EXISTS remotes (
+    url TEXT PRIMARY KEY,
+    image_id TEXT NOT NULL,
+    etag TEXT,
+    max_age INTEGER,
+    download_time REAL NOT NULL
+);
+"""
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write a file so readers see the old content or the new one, never half."""
+    d = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+        fsync_dir(d)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass
+class ImageRecord:
+    """One row of the index: an image the store holds completely."""
+
+    id: str
+    kind: str  # "aci" or "oci"
+    name: str
+    labels: dict[str, str]
+    manifest: bytes  # the appc image manifest (native for ACIs, mapped for OCI)
+    blob: str  # ACI: sha512 digest of the tar; OCI: digest of the image manifest
+    config: str | None = None
+    layers: list[str] = field(default_factory=list)
+    import_time: float = 0.0
+    last_used: float = 0.0
+    size: int = 0
+    latest: bool = False
+
+    @property
+    def image_manifest(self) -> ImageManifest:
+        return ImageManifest.from_bytes(self.manifest)
+
+    @property
+    def version(self) -> str | None:
+        return self.labels.get("version")
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.name}:{self.version}" if self.version else self.name
+
+    def blob_digests(self) -> list[str]:
+        out = [self.blob]
+        if self.config:
+            out.append(self.config)
+        out.extend(self.layers)
+        return out
+
+
+class BlobWriter:
+    """A temp file in `cas/tmp` that becomes a blob only if its digest checks out."""
+
+    def __init__(self, store: "Store", algorithm: str = "sha256", expected: Digest | None = None) -> None:
+        self.store = store
+        self.expected = expected
+        self.hasher = hashlib.new(expected.algorithm if expected else algorithm)
+        self.algorithm = expected.algorithm if expected else algorithm
+        fd, self.tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
+        self.file: IO[bytes] = os.fdopen(fd, "wb")
+        self.size = 0
+        self.digest: Digest | None = None
+
+    def write(self, data: bytes) -> int:
+        self.hasher.update(data)
+        self.file.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def commit(self, what: str = "blob") -> Digest:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        digest = Digest(self.algorithm, self.hasher.hexdigest())
+        if self.expected is not None and digest != self.expected:
+            self.abort()
+            raise DigestMismatch(f"digest mismatch for {what}: expected {self.expected}, got {digest}")
+        dest = self.store.blob_path(digest)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.chmod(self.tmp, 0o644)
+        os.rename(self.tmp, dest)
+        fsync_dir(os.path.dirname(dest))
+        self.digest = digest
+        return digest
+
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.tmp)
+
+    def __enter__(self) -> "BlobWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.digest is None:
+            self.abort()
+
+
+class Store:
+    """The on-disk image store of one data dir. Safe to use from many processes."""
+
+    def __init__(self, data_dir: str) -> None:
+        self.data_dir = os.path.abspath(data_dir)
+        self.cas = os.path.join(self.data_dir, "cas")
+        self.blobs_dir = os.path.join(self.cas, "blobs")
+        self.tree_dir = os.path.join(self.cas, "tree")
+        self.tmp_dir = os.path.join(self.cas, "tmp")
+        self.locks_dir = os.path.join(self.cas, "locks")
+        for d in (self.blobs_dir, self.tree_dir, self.tmp_dir, self.locks_dir):
+            os.makedirs(d, exist_ok=True)
+        self.db_path = os.path.join(self.cas, "index.sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    # -- database --------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=60000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            with self._tx(db):
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+            self._db = db
+        return self._db
+
+    @contextlib.contextmanager
+    def _tx(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        db = db or self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- locks -----------------------------------------------------------
+    @contextlib.contextmanager
+    def lock(self, name: str, shared: bool = False) -> Iterator[None]:
+        """An flock on `cas/locks/<name>.lock`, held for the block."""
+        safe = name.replace("/", "_").replace(":", "-")
+        if len(safe) > 200:
+            safe = hashlib.sha256(safe.encode()).hexdigest()
+        fd = os.open(os.path.join(self.locks_dir, safe + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- blobs -----------------------------------------------------------
+    def blob_path(self, digest: Digest | str) -> str:
+        d = Digest.parse(digest) if isinstance(digest, str) else digest
+        return os.path.join(self.blobs_dir, d.algorithm, d.hex)
+
+    def has_blob(self, digest: Digest | str) -> bool:
+        return os.path.exists(self.blob_path(digest))
+
+    def blob_writer(self, algorithm: str = "sha256", expected: Digest | None = None) -> BlobWriter:
+        return BlobWriter(self, algorithm, expected)
+
+    def put_blob(self, data: bytes, algorithm: str = "sha256", expected: Digest | None = None) -> Digest:
+        with self.blob_writer(algorithm, expected) as w:
+            w.write(data)
+            return w.commit()
+
+    def read_blob(self, digest: Digest | str) -> bytes:
+        try:
+            with open(self.blob_path(digest), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} is not in the store") from None
+
+    def open_blob(self, digest: Digest | str) -> IO[bytes]:
+        try:
+            return open(self.blob_path(digest), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"blob {digest} is not in the store") from None
+
+    def verify_blob(self, digest: Digest | str) -> None:
+        d = Digest.parse(digest) if isinstance(digest, str) else digest
+        h = d.hasher()
+        with self.open_blob(d) as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        d.check(h.hexdigest(), f"blob {d}")
+
+    # -- index -----------------------------------------------------------
+    @staticmethod
+    def _row(row: tuple[Any, ...]) -> ImageRecord:
+        return ImageRecord(row[0], row[1], row[2], json.loads(row[3]), row[4].encode(), row[5], row[6], json.loads(row[7]), row[8], row[9], row[10], bool(row[11]))
+
+    _COLS = "id, kind, name, labels, manifest, blob, config, layers, import_time, last_used, size, latest"
+
+    def add_image(self, rec: ImageRecord) -> ImageRecord:
+        """Index an image whose blobs are all in place (checked here)."""
+        for d in rec.blob_digests():
+            if not self.has_blob(d):
+                raise ImageError(f"refusing to index image {rec.id}: blob {d} is missing")
+        now = time.time()
+        with self._tx() as db:
+            old = db.execute("SELECT import_time FROM images WHERE id=?", (rec.id,)).fetchone()
+            rec.import_time = old[0] if old else (rec.import_time or now)
+            rec.last_used = rec.last_used or now
+            if rec.latest:
+                db.execute("UPDATE images SET latest=0 WHERE name=? AND id<>?", (rec.name, rec.id))
+            db.execute(f"INSERT OR REPLACE INTO images ({self._COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (rec.id, rec.kind, rec.name, json.dumps(rec.labels, sort_keys=True), rec.manifest.decode(), rec.blob, rec.config,
+                        json.dumps(rec.layers), rec.import_time, rec.last_used, rec.size, int(rec.latest)))
+        return rec
+
+    def images(self) -> list[ImageRecord]:
+        return [self._row(r) for r in self.db.execute(f"SELECT {self._COLS} FROM images ORDER BY import_time")]
+
+    def get(self, image_id: str) -> ImageRecord:
+        row = self.db.execute(f"SELECT {self._COLS} FROM images WHERE id=?", (image_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"image {image_id} is not in the store")
+        return self._row(row)
+
+    def by_id_prefix(self, ref: ImageIDRef) -> ImageRecord:
+        text = str(ref)
+        rows = self.db.execute(f"SELECT {self._COLS} FROM images WHERE substr(id, 1, ?) = ?", (len(text), text)).fetchall()
+        if not rows and ref.algorithm == "sha512" and len(ref.prefix) > 64:
+            return self.by_id_prefix(ImageIDRef("sha512", ref.prefix[:64]))
+        if not rows:
+            raise NotFound(f"no image with ID {text} in the store")
+        if len(rows) > 1:
+            raise Ambiguous(f"image ID {text} is ambiguous: it matches {len(rows)} images")
+        return self._row(rows[0])
+
+    def by_name(self, name: str, labels: dict[str, str] | None = None) -> list[ImageRecord]:
+        """Images with this name whose labels include `labels`; latest first, then newest."""
+        labels = labels or {}
+        rows = [self._row(r) for r in self.db.execute(f"SELECT {self._COLS} FROM images WHERE name=? ORDER BY latest DESC, import_time DESC", (name,))]
+        return [r for r in rows if all(r.labels.get(k) == v for k, v in labels.items())]
+
+    def resolve(self, text: str) -> ImageRecord:
+        """An image in the store by ID (prefix) or `name[:version]`; errors say which."""
+        ref = parse_reference(text)
+        if isinstance(ref, ImageIDRef):
+            return self.by_id_prefix(ref)
+        if isinstance(ref, AppcNameRef):
+            found = self.by_name(ref.name, dict(ref.labels))
+            if not found:
+                raise NotFound(f"no image named {text} in the store")
+            return found[0]
+        from pyrkt.image.reference import DockerRef
+
+        if isinstance(ref, DockerRef):
+            rid = self.remote(str(ref))
+            if rid:
+                return self.get(rid[0])
+            found = self.by_name(ref.name, {"version": ref.tag} if ref.tag and ref.digest is None else {})
+            if found:
+                return found[0]
+            raise NotFound(f"no image {text} in the store")
+        rid = self.remote(str(ref))
+        if rid:
+            return self.get(rid[0])
+        raise NotFound(f"no image {text} in the store")
+
+    def touch(self, image_id: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE images SET last_used=? WHERE id=?", (time.time(), image_id))
+
+    def remove_image(self, image_id: str) -> None:
+        """Drop the index row (blobs and trees go at gc, unless shared they are unreferenced)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM images WHERE id=?", (image_id,))
+            db.execute("DELETE FROM remotes WHERE image_id=?", (image_id,))
+
+    # -- remotes (URL -> image, with HTTP cache data) ------------------------
+    def remote(self, url: str) -> tuple[str, str | None, int | None, float] | None:
+        row = self.db.execute("SELECT image_id, etag, max_age, download_time FROM remotes WHERE url=?", (url,)).fetchone()
+        if row is None:
+            return None
+        try:
+            self.get(row[0])
+        except NotFound:
+            return None
+        return (row[0], row[1], row[2], row[3])
+
+    def set_remote(self, url: str, image_id: str, etag: str | None = None, max_age: int | None = None) -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR REPLACE INTO remotes (url, image_id, etag, max_age, download_time) VALUES (?,?,?,?,?)",
+                       (url, image_id, etag, max_age, time.time()))
+
+    # -- trees -------------------------------------------------------------
+    def tree_path(self, key: str) -> str:
+        return os.path.join(self.tree_dir, key)
+
+    def has_tree(self, key: str) -> bool:
+        return os.path.isdir(os.path.join(self.tree_dir, key, "rootfs"))
+
+    def remove_tree(self, key: str) -> None:
+        path = self.tree_path(key)
+        if not os.path.lexists(path):
+            return
+        trash = tempfile.mkdtemp(dir=self.tmp_dir, prefix="trash-")
+        os.rename(path, os.path.join(trash, "t"))  # atomic: no half-removed tree stays visible
+        shutil.rmtree(trash, ignore_errors=True)
