@@ -781,11 +781,13 @@ class CgroupManager:
         v2: every controller available in a parent is enabled in its
         ``cgroup.subtree_control`` down to the leaf (failures to enable one
         are tolerated here; writing a limit for it later fails clearly).
+        The cgroup2 mount of a hybrid host is only joined: its controllers
+        are left alone unless a limit needs one (hugetlb).
         """
         for ctrl, d in self._dirs.items():
             if self.mode == "v1" and ctrl == "cpuset":
                 self._mkdir_cpuset(d)
-            elif ctrl == UNIFIED:
+            elif self.mode == "v2":
                 self._mkdir_v2(d)
             else:
                 self._makedirs(d)
