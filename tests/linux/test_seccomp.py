@@ -1,0 +1,202 @@
+"""linux.seccomp: filters loaded for real into forked children; bad profiles refused."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from pyrkt.linux.seccomp import SeccompError, compile_filter
+
+
+def in_child(fn) -> int:
+    """Run ``fn`` in a forked child; return the raw wait status.
+
+    ``fn`` returns the child's exit code; any exception exits 99.
+    """
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 99
+        try:
+            code = fn()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return status
+
+
+def errno_of(call) -> int:
+    try:
+        call()
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def run_filter(profile: dict, action) -> int:
+    f = compile_filter(profile)
+
+    def child() -> int:
+        f.load()
+        return action()
+
+    status = in_child(child)
+    assert os.WIFEXITED(status), f"child died by signal {os.WTERMSIG(status) if os.WIFSIGNALED(status) else status}"
+    return os.WEXITSTATUS(status)
+
+
+ALLOW = "SCMP_ACT_ALLOW"
+
+
+def test_errno_custom_and_default(tmp_path):
+    deny = {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}
+    target = str(tmp_path / "d")
+    assert run_filter({"defaultAction": ALLOW, "syscalls": [{**deny, "errnoRet": errno.ENOSPC}]}, lambda: errno_of(lambda: os.mkdir(target))) == errno.ENOSPC
+    assert run_filter({"defaultAction": ALLOW, "syscalls": [deny]}, lambda: errno_of(lambda: os.mkdir(target))) == errno.EPERM
+    assert not os.path.exists(target)
+    # the parent (no filter) is unaffected
+    os.mkdir(target)
+
+
+def test_argument_conditions():
+    # lseek(fd, offset, whence): the rules look at the offset (index 1)
+    rule = {"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EACCES}
+    eq = {**rule, "args": [{"index": 1, "value": 0o077, "op": "SCMP_CMP_EQ"}]}
+    fd = os.open("/dev/null", os.O_RDONLY)
+
+    def seek(off: int) -> int:
+        return errno_of(lambda: os.lseek(fd, off, os.SEEK_SET))
+
+    def probe() -> int:
+        return (seek(0o022) == 0) + 2 * (seek(0o077) == errno.EACCES)
+
+    try:
+        assert run_filter({"defaultAction": ALLOW, "syscalls": [eq]}, probe) == 3
+        # masked: (offset & 0o070) == 0o070 denies 0o077 but not 0o022
+        masked = {**rule, "args": [{"index": 1, "value": 0o070, "valueTwo": 0o070, "op": "SCMP_CMP_MASKED_EQ"}]}
+        assert run_filter({"defaultAction": ALLOW, "syscalls": [masked]}, probe) == 3
+        gt = {**rule, "args": [{"index": 1, "value": 0o050, "op": "SCMP_CMP_GT"}]}
+        assert run_filter({"defaultAction": ALLOW, "syscalls": [gt]}, probe) == 3
+        # two conditions on the same index are OR-ed (runc): both values denied
+        two = {**rule, "args": [{"index": 1, "value": 0o077, "op": "SCMP_CMP_EQ"}, {"index": 1, "value": 0o022, "op": "SCMP_CMP_EQ"}]}
+
+        def probe2() -> int:
+            return (seek(0o022) == errno.EACCES) + 2 * (seek(0o077) == errno.EACCES) + 4 * (seek(0o002) == 0)
+
+        assert run_filter({"defaultAction": ALLOW, "syscalls": [two]}, probe2) == 7
+    finally:
+        os.close(fd)
+    # conditions on different indexes are AND-ed: kill(pid, 0) with pid == getpid() AND sig == 0
+    me = {"names": ["kill"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EDOM}
+
+    def probe3() -> int:
+        # the rule is built in the child, so it can name the child's own pid
+        f = compile_filter({"defaultAction": ALLOW, "syscalls": [{**me, "args": [
+            {"index": 0, "value": os.getpid(), "op": "SCMP_CMP_EQ"},
+            {"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]})
+        f.load()
+        a = errno_of(lambda: os.kill(os.getpid(), 0)) == errno.EDOM
+        b = errno_of(lambda: os.kill(os.getppid(), 0)) == 0
+        return a + 2 * b
+
+    status = in_child(probe3)
+    assert os.WEXITSTATUS(status) == 3
+
+
+def test_default_errno_with_allow_list(tmp_path):
+    allowed = ["exit_group", "exit", "getpid", "brk", "mmap", "munmap", "mremap", "rt_sigprocmask", "rt_sigaction",
+               "rt_sigreturn", "futex", "write", "madvise", "gettid", "close"]
+    profile = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": errno.EXDEV,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": allowed, "action": ALLOW}],
+    }
+    me = os.getpid()
+
+    def probe() -> int:
+        ok_pid = os.getpid() != me and os.getpid() > 0
+        denied = errno_of(lambda: os.mkdir(str(tmp_path / "x")))
+        return 100 + denied if ok_pid else 1
+
+    assert run_filter(profile, probe) == 100 + errno.EXDEV
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("action", ["SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_TRAP"])
+def test_kill_and_trap_deliver_sigsys(action):
+    f = compile_filter({"defaultAction": ALLOW, "syscalls": [{"names": ["getppid"], "action": action}]})
+
+    def child() -> int:
+        f.load()
+        os.getppid()
+        return 0
+
+    status = in_child(child)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGSYS
+
+
+def test_log_action_and_flags_load():
+    profile = {
+        "defaultAction": ALLOW,
+        "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+        "syscalls": [
+            {"names": ["getppid"], "action": "SCMP_ACT_LOG"},
+            {"names": ["getpid"], "action": ALLOW},  # same as default: skipped, as runc does
+            {"names": ["ptrace"], "action": "SCMP_ACT_TRACE", "errnoRet": errno.ENOSYS},
+        ],
+    }
+    assert run_filter(profile, lambda: 7 if os.getppid() > 0 else 1) == 7
+
+
+def test_unknown_syscalls_are_skipped():
+    f = compile_filter({"defaultAction": ALLOW, "syscalls": [{"names": ["no_such_syscall_x", "getppid"], "action": "SCMP_ACT_ERRNO"}]})
+    assert f.skipped == ["no_such_syscall_x"]
+    assert len(f.export_bpf()) % 8 == 0 and f.export_bpf()
+
+
+@pytest.mark.parametrize(
+    "profile,msg",
+    [
+        ({}, "defaultAction is required"),
+        ({"defaultAction": "SCMP_ACT_NOPE"}, "not a seccomp action"),
+        ({"defaultAction": "SCMP_ACT_NOTIFY"}, "SCMP_ACT_NOTIFY"),
+        ({"defaultAction": ALLOW, "listenerPath": "/run/x.sock"}, "listenerPath"),
+        ({"defaultAction": ALLOW, "defaultErrnoRet": 1}, "does not take an errno"),
+        ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}, "defaultAction errnoRet"),
+        ({"defaultAction": ALLOW, "architectures": ["SCMP_ARCH_Z80"]}, "unknown architecture 'SCMP_ARCH_Z80'"),
+        ({"defaultAction": ALLOW, "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}, "WAIT_KILLABLE_RECV is not supported"),
+        ({"defaultAction": ALLOW, "flags": ["BOGUS"]}, "unknown flag 'BOGUS'"),
+        ({"defaultAction": ALLOW, "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}, r"syscalls\[0\].names"),
+        ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"]}]}, r"syscalls\[0\].action is required"),
+        ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}, "SCMP_ACT_NOTIFY"),
+        ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}, "does not take an errno"),
+        ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}, r"args\[0\].index"),
+        ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_LIKE"}]}]}, r"args\[0\].op 'SCMP_CMP_LIKE'"),
+        ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}]}, r"args\[0\].value"),
+        ({"defaultAction": ALLOW, "bogus": 1}, "unknown field"),
+        ("nope", "must be an object"),
+    ],
+)
+def test_invalid_profiles(profile, msg):
+    with pytest.raises(SeccompError, match=msg):
+        compile_filter(profile)
+
+
+def test_import_is_lazy():
+    """Importing the module neither imports ctypes nor maps libseccomp."""
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        "import pyrkt.linux.seccomp, pyrkt.linux.cgroups\n"
+        "new = set(sys.modules) - before\n"
+        "bad = {m for m in new if not m.startswith('pyrkt') and m not in ('errno', '__future__')}\n"
+        "maps = open('/proc/self/maps').read()\n"
+        "print('ok' if not bad and 'libseccomp' not in maps else f'bad {bad}')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "ok"
