@@ -242,6 +242,8 @@ def parse_docker(text: str) -> DockerRef:
         if not _DOCKER_COMPONENT.match(comp):
             raise _fail(text, f"invalid repository component {comp!r} (lowercase letters, digits, and . _ __ - separators)")
     repository = "/".join(repo_parts)
+    if tag is None and digest is None:
+        tag = "latest"
     if len(repository) > 255:
         raise _fail(text, "repository name longer than 255 characters")
     return DockerRef(registry, repository, tag, digest)

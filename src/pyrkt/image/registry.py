@@ -82,18 +82,16 @@ class RegistryClient:
 
     def _get(self, path: str, headers: dict[str, str] | None = None) -> HTTPResponse:
         url = self._base() + path
-        for attempt in range(2):
-            resp = request(self.opener, url, headers=headers, auth=self._auth)
-            if resp.status == 401 and attempt == 0:
-                challenge = resp.headers.get("WWW-Authenticate", "")
-                resp.close()
-                with self._lock:
-                    self._authenticate(challenge)
-                continue
-            return resp
+        resp = request(self.opener, url, headers=headers, auth=self._auth)
         if resp.status == 401:
+            challenge = resp.headers.get("WWW-Authenticate", "")
             resp.close()
-            raise FetchError(f"registry {self.registry}: unauthorized for {self.repository} (wrong credentials?)")
+            with self._lock:
+                self._authenticate(challenge)
+            resp = request(self.opener, url, headers=headers, auth=self._auth)
+            if resp.status == 401:
+                resp.close()
+                raise FetchError(f"registry {self.registry}: unauthorized for {self.repository} (wrong credentials?)")
         return resp
 
     def _error(self, resp: HTTPResponse, what: str) -> ImageError:

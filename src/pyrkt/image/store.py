@@ -339,7 +339,9 @@ class Store:
             rid = self.remote(str(ref))
             if rid:
                 return self.get(rid[0])
-            found = self.by_name(ref.name, {"version": ref.tag} if ref.tag and ref.digest is None else {})
+            from pyrkt.image.mapping import appc_name_for
+
+            found = self.by_name(appc_name_for(ref.name), {"version": ref.tag} if ref.tag and ref.digest is None else {})
             if found:
                 return found[0]
             raise NotFound(f"no image {text} in the store")
