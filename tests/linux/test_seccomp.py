@@ -179,6 +179,10 @@ def test_unknown_syscalls_are_skipped():
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_LIKE"}]}]}, r"args\[0\].op 'SCMP_CMP_LIKE'"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}]}, r"args\[0\].value"),
         ({"defaultAction": ALLOW, "bogus": 1}, "unknown field"),
+        ({"defaultAction": ALLOW, "syscalls": [
+            {"names": ["lseek"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 5, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["lseek"], "action": "SCMP_ACT_KILL", "args": [{"index": 1, "value": 5, "op": "SCMP_CMP_EQ"}]}]},
+         r"syscalls\[1\]: adding rule for lseek failed: File exists"),
         ("nope", "must be an object"),
     ],
 )
@@ -200,3 +204,44 @@ def test_import_is_lazy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "ok"
+
+
+def test_podman_default_profile_runs_a_program():
+    """containers-common's default profile (as podman would hand it over for a
+    container with default capabilities) compiles, loads, and still lets
+    /bin/true exec and exit 0."""
+    import json
+    import platform
+
+    path = "/usr/share/containers/seccomp.json"
+    if not os.path.exists(path):
+        pytest.skip("no containers-common seccomp.json")
+    with open(path) as f:
+        src = json.load(f)
+    native = {"x86_64": "SCMP_ARCH_X86_64", "aarch64": "SCMP_ARCH_AARCH64"}.get(platform.machine())
+    goarch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine())
+    arches = next((a["subArchitectures"] + [a["architecture"]] for a in src.get("archMap") or [] if a["architecture"] == native), [])
+    rules = []
+    for r in src["syscalls"]:
+        inc, exc = r.get("includes") or {}, r.get("excludes") or {}
+        # a container without extra capabilities, on this architecture
+        if inc.get("caps") or (inc.get("arches") and goarch not in inc["arches"]) or goarch in (exc.get("arches") or []):
+            continue
+        rule = {"names": r["names"], "action": r["action"]}
+        if r.get("args"):
+            rule["args"] = r["args"]
+        if r.get("errnoRet") is not None:
+            rule["errnoRet"] = r["errnoRet"]
+        rules.append(rule)
+    profile = {"defaultAction": src["defaultAction"], "architectures": arches, "syscalls": rules}
+    if src.get("defaultErrnoRet") is not None:
+        profile["defaultErrnoRet"] = src["defaultErrnoRet"]
+    f = compile_filter(profile)
+
+    def child() -> int:
+        f.load()
+        os.execv("/bin/true", ["true"])
+        return 98
+
+    status = in_child(child)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

@@ -141,6 +141,8 @@ def _libseccomp() -> Any:
         "seccomp_attr_set": (i, [vp, ctypes.c_int, u32]),
         "seccomp_syscall_resolve_name": (i, [ctypes.c_char_p]),
         "seccomp_rule_add_array": (i, [vp, u32, i, ctypes.c_uint, ctypes.POINTER(ArgCmp)]),
+        "seccomp_arch_remove": (i, [vp, u32]),
+        "seccomp_merge": (i, [vp, vp]),
         "seccomp_load": (i, [vp]),
         "seccomp_export_bpf": (i, [vp, i]),
         "seccomp_api_get": (ctypes.c_uint, []),
@@ -264,12 +266,16 @@ class SeccompFilter:
 
     ``skipped`` lists syscall names this libseccomp could not resolve (they
     were left out, as runc does, so a profile naming newer syscalls still
-    works on an older system).
+    works on an older system); ``conflicts`` the rules dropped on one
+    secondary architecture only (see :func:`compile_filter`).
     """
 
     def __init__(self, ctx: int, skipped: list[str]) -> None:
         self._ctx: int | None = ctx
         self.skipped = skipped
+        #: (architecture, syscall, rule index) left out on that one
+        #: non-native architecture because it collided with an earlier rule
+        self.conflicts: list[tuple[str, str, int]] = []
 
     def load(self) -> None:
         """Install the filter in the calling process (and, with TSYNC, all its threads)."""
@@ -326,10 +332,40 @@ def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
         if tok == 0:
             raise SeccompError(f"linux.seccomp.architectures: {a} is not supported by this libseccomp {libseccomp_version()}")
         arch_tokens.append((a, tok))
+    native = lib.seccomp_arch_native()
+    extra: list[tuple[str, int]] = []
+    for a, tok in arch_tokens:
+        if tok != native and tok not in [t for _, t in extra]:
+            extra.append((a, tok))
+    filt = SeccompFilter(_new_ctx(lib, default, flags, seccomp["defaultAction"]), [])
+    try:
+        _add_rules(lib, filt._ctx, rules, default, filt, None)
+        # One context per extra architecture, merged into the native one:
+        # a rule that collides only on one architecture (x86's socketcall
+        # multiplexer cannot see socket()'s arguments, so two
+        # argument-filtered socket rules with different actions collide
+        # there) is then dropped for that architecture alone and listed in
+        # ``conflicts``, instead of failing the whole profile.
+        for a, tok in extra:
+            ctx = _new_ctx(lib, default, flags, seccomp["defaultAction"])
+            try:
+                _check(lib.seccomp_arch_add(ctx, tok), f"seccomp_arch_add({a})")
+                _check(lib.seccomp_arch_remove(ctx, native), "seccomp_arch_remove(native)")
+                _add_rules(lib, ctx, rules, default, filt, a)
+                _check(lib.seccomp_merge(filt._ctx, ctx), f"seccomp_merge({a})")
+            except BaseException:
+                lib.seccomp_release(ctx)
+                raise
+    except BaseException:
+        filt.release()
+        raise
+    return filt
+
+
+def _new_ctx(lib: Any, default: int, flags: list[tuple[str, int]], default_name: str) -> int:
     ctx = lib.seccomp_init(default)
     if not ctx:
-        raise SeccompError(f"seccomp_init: default action {seccomp['defaultAction']} is not supported by this kernel or libseccomp")
-    filt = SeccompFilter(ctx, [])
+        raise SeccompError(f"seccomp_init: default action {default_name} is not supported by this kernel or libseccomp")
     try:
         # the runtime decides about no_new_privs (process.noNewPrivileges)
         _check(lib.seccomp_attr_set(ctx, _ATTR_CTL_NNP, 0), "seccomp_attr_set(SCMP_FLTATR_CTL_NNP)")
@@ -337,32 +373,36 @@ def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
         lib.seccomp_attr_set(ctx, _ATTR_API_SYSRAWRC, 1)
         for name, attr in flags:
             _check(lib.seccomp_attr_set(ctx, attr, 1), f"linux.seccomp.flags: {name} (libseccomp {libseccomp_version()}, API level {lib.seccomp_api_get()})")
-        native = lib.seccomp_arch_native()
-        for a, tok in arch_tokens:
-            if tok == native:
-                continue
-            rc = lib.seccomp_arch_add(ctx, tok)
-            if rc < 0 and rc != -errno.EEXIST:
-                _check(rc, f"seccomp_arch_add({a})")
-        for n, rule in enumerate(rules):
-            if rule.action == default:
-                continue
-            conds = _conditions(rule.args)
-            for name in rule.names:
-                nr = lib.seccomp_syscall_resolve_name(name.encode())
-                if nr < 0:
-                    if name not in filt.skipped:
-                        filt.skipped.append(name)
-                    continue
-                for group in conds:
-                    arr = (_ArgCmp * max(1, len(group)))(*[_ArgCmp(i, op, a, b) for i, op, a, b in group])
-                    rc = lib.seccomp_rule_add_array(ctx, rule.action, nr, len(group), arr)
-                    if rc < 0:
-                        raise SeccompError(f"linux.seccomp.syscalls[{n}]: adding rule for {name} failed: {os.strerror(-rc)}")
     except BaseException:
-        filt.release()
+        lib.seccomp_release(ctx)
         raise
-    return filt
+    return int(ctx)
+
+
+def _add_rules(lib: Any, ctx: int, rules: list[_Rule], default: int, filt: SeccompFilter, arch: str | None) -> None:
+    """Add every rule to ``ctx``; ``arch`` is None for the native context."""
+    for n, rule in enumerate(rules):
+        if rule.action == default:
+            continue  # libseccomp refuses it, and it would change nothing (runc)
+        groups = _conditions(rule.args)
+        for name in rule.names:
+            # -1 is "unknown"; other negative numbers are libseccomp's
+            # pseudo-syscalls (e.g. socketcall on x86_64), valid for the
+            # architectures that have them
+            nr = lib.seccomp_syscall_resolve_name(name.encode())
+            if nr == -1:
+                if arch is None and name not in filt.skipped:
+                    filt.skipped.append(name)
+                continue
+            for group in groups:
+                arr = (_ArgCmp * max(1, len(group)))(*[_ArgCmp(i, op, a, b) for i, op, a, b in group])
+                rc = lib.seccomp_rule_add_array(ctx, rule.action, nr, len(group), arr)
+                if rc == -errno.EEXIST and arch is not None:
+                    filt.conflicts.append((arch, name, n))
+                    continue
+                if rc < 0:
+                    where = f" on {arch}" if arch else ""
+                    raise SeccompError(f"linux.seccomp.syscalls[{n}]: adding rule for {name}{where} failed: {os.strerror(-rc)}")
 
 
 def _conditions(args: list[tuple[int, int, int, int]]) -> list[list[tuple[int, int, int, int]]]:
