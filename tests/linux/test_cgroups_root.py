@@ -99,7 +99,9 @@ def test_create_add_apply_v1(v1, cgroup_parent, procs):
     # an update that raises memory above the current memsw limit works (write order)
     m.apply({"memory": {"limit": 200 << 20, "swap": 300 << 20}})
     assert read(d["memory"] + "/memory.limit_in_bytes") == str(200 << 20)
-    m.apply({"memory": {"limit": 16 << 20, "swap": 16 << 20}})
+    assert m.apply({"memory": {"limit": 16 << 20, "swap": 16 << 20, "kernel": 1 << 20}}) == [
+        "linux.resources.memory.kernel=1048576 ignored: kernel memory limits are deprecated (as in runc)"
+    ]
     assert read(d["memory"] + "/memory.memsw.limit_in_bytes") == str(16 << 20)
     st = m.stats()
     assert st["memory"]["usage"]["limit"] == 16 << 20
@@ -224,7 +226,13 @@ def test_kill_all_and_recursive_procs(v1, cgroup_parent, procs):
     sub.create()
     sub.add(b.pid)
     assert m.procs() == sorted([a.pid, b.pid])
+    # a paused container stays paused for a catchable signal …
+    m.freeze()
     m.kill_all(signal.SIGTERM)
+    assert m.state() == "frozen"
+    time.sleep(0.05)
+    assert a.poll() is None and b.poll() is None
+    m.thaw()  # … and gets it on resume
     assert a.wait(5) == -signal.SIGTERM
     assert b.wait(5) == -signal.SIGTERM
     m.destroy()  # removes the sub-cgroup too

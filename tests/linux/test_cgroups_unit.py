@@ -19,6 +19,7 @@ from pyrkt.linux.cgroups import (
     shares_to_weight,
     v1_resource_writes,
     v2_resource_writes,
+    ignored_resource_warnings,
 )
 
 HYBRID_MOUNTINFO = """\
@@ -313,3 +314,10 @@ def test_mount_plan_v2():
     m = CgroupManager.for_path("/pyrkt/c1", "c1", layout=v2())
     assert cgroup_mount_plan(m) == [("cgroup2", "/sys/fs/cgroup")]
     assert cgroup_mount_plan(m, cgroupns=False) == [("bind", "/sys/fs/cgroup/pyrkt/c1", "/sys/fs/cgroup")]
+
+
+def test_ignored_fields_are_reported():
+    assert ignored_resource_warnings({"memory": {"limit": 1}}, "v1") == []
+    w = ignored_resource_warnings({"memory": {"kernel": 1 << 20, "kernelTCP": 1 << 20}}, "v2")
+    assert len(w) == 2 and "memory.kernel=1048576 ignored" in w[0] and "kernelTCP" in w[1]
+    assert len(ignored_resource_warnings({"memory": {"kernel": 1, "kernelTCP": 1}}, "v1")) == 1

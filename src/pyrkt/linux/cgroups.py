@@ -43,6 +43,7 @@ __all__ = [
     "memory_swap_to_v2",
     "v1_resource_writes",
     "v2_resource_writes",
+    "ignored_resource_warnings",
     "cgroup_mount_plan",
     "DEFAULT_DEVICE_RULES",
 ]
@@ -409,6 +410,23 @@ def _page_size(entry: dict[str, Any]) -> str:
 
 
 Write = tuple[str, str, str]  # (controller, file name, value)
+
+
+def ignored_resource_warnings(resources: dict[str, Any], mode: str) -> list[str]:
+    """Messages for the resource fields pyrkt accepts but does not apply.
+
+    ``memory.kernel`` is deprecated by the runtime spec and ignored by runc
+    (kernel memory is accounted in the memory limit; separate kmem limits
+    are gone from recent kernels and v2); on v2 ``memory.kernelTCP`` has no
+    file either.
+    """
+    mem = resources.get("memory") or {}
+    out = []
+    if mem.get("kernel"):
+        out.append(f"linux.resources.memory.kernel={mem['kernel']} ignored: kernel memory limits are deprecated (as in runc)")
+    if mode == "v2" and mem.get("kernelTCP"):
+        out.append(f"linux.resources.memory.kernelTCP={mem['kernelTCP']} ignored: cgroup v2 has no separate TCP memory limit")
+    return out
 
 
 def v1_resource_writes(resources: dict[str, Any], current_memory_limit: int | None = None) -> list[Write]:
@@ -844,17 +862,23 @@ class CgroupManager:
         for d in self._unique_dirs():
             _write(os.path.join(d, "cgroup.procs"), str(pid))
 
-    def apply(self, resources: dict[str, Any] | None) -> None:
-        """Write an OCI ``linux.resources`` dict; the first failing write raises."""
+    def apply(self, resources: dict[str, Any] | None) -> list[str]:
+        """Write an OCI ``linux.resources`` dict; the first failing write raises.
+
+        Returns warnings for fields deliberately not applied (the deprecated
+        kernel-memory limits, as runc ignores them), for the runtime to log:
+        nothing requested is dropped without a word.
+        """
         if not resources:
-            return
+            return []
+        warnings = ignored_resource_warnings(resources, self.mode)
         if self.mode == "v2":
             d = self._dirs[UNIFIED]
             for fname, val in v2_resource_writes(resources):
                 if fname == "io.weight" and not os.path.exists(os.path.join(d, "io.weight")) and os.path.exists(os.path.join(d, "io.bfq.weight")):
                     fname = "io.bfq.weight"
                 _write(os.path.join(d, fname), val)
-            return
+            return warnings
         cur = None
         mem = resources.get("memory") or {}
         if "memory" in self._dirs and mem.get("limit") and mem.get("swap"):
@@ -876,6 +900,7 @@ class CgroupManager:
             if fname == "memory.memsw.limit_in_bytes" and not os.path.exists(os.path.join(d, fname)):
                 raise CgroupError(f"memory.swap={val}: {d}/{fname} does not exist (swap accounting is off)")
             _write(os.path.join(d, fname), val)
+        return warnings
 
     def _enable_v2_controller(self, ctrl: str) -> None:
         """Enable ``ctrl`` in subtree_control from the v2 root down to the leaf's parent."""
@@ -920,6 +945,9 @@ class CgroupManager:
                 _write(kf, "1")
                 return
         can_freeze = self._has_freezer()
+        # a paused container stays paused, except for SIGKILL: frozen v1
+        # tasks only die once thawed
+        thaw_after = can_freeze and (sig == _signal.SIGKILL or self.state() != "frozen")
         if can_freeze:
             self.freeze()
         try:
@@ -929,7 +957,7 @@ class CgroupManager:
                 except ProcessLookupError:
                     pass
         finally:
-            if can_freeze:
+            if thaw_after:
                 self.thaw()
 
     # ---- freezer --------------------------------------------------------
