@@ -17,6 +17,7 @@ from pyrkt.linux.cgroups import (
     memory_swap_to_v2,
     resolve_inner_path,
     shares_to_weight,
+    shares_to_weight_linear,
     v1_resource_writes,
     v2_resource_writes,
     ignored_resource_warnings,
@@ -157,11 +158,17 @@ def test_from_paths_roundtrip():
 
 
 def test_shares_to_weight():
-    assert shares_to_weight(0) == 0
+    assert shares_to_weight(0) == 0  # unset
     assert shares_to_weight(2) == 1
-    assert shares_to_weight(1024) == 39
+    assert shares_to_weight(1024) == 100  # v1 default → v2 default (current runc/crun)
+    assert shares_to_weight(512) == 59
+    assert shares_to_weight(2048) == 174
     assert shares_to_weight(262144) == 10000
     assert shares_to_weight(10**9) == 10000
+    ws = [shares_to_weight(s) for s in range(2, 262145, 97)]
+    assert ws == sorted(ws) and 1 <= min(ws) and max(ws) <= 10000
+    assert shares_to_weight_linear(1024) == 39  # the older mapping
+    assert shares_to_weight_linear(262144) == 10000
     assert blkio_weight_to_io_weight(10) == 1
     assert blkio_weight_to_io_weight(1000) == 10000
     assert blkio_weight_to_io_weight(500) == 1 + 490 * 9999 // 990
@@ -196,7 +203,7 @@ def test_v2_writes():
         "memory.swap.max": "200",
         "memory.max": "100",
         "memory.low": "50",
-        "cpu.weight": "39",
+        "cpu.weight": "100",
         "cpu.max": "50000 100000",
         "cpuset.cpus": "0-1",
         "cpuset.mems": "0",

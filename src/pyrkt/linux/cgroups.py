@@ -39,6 +39,7 @@ __all__ = [
     "expand_slice",
     "resolve_inner_path",
     "shares_to_weight",
+    "shares_to_weight_linear",
     "blkio_weight_to_io_weight",
     "memory_swap_to_v2",
     "v1_resource_writes",
@@ -311,9 +312,28 @@ def resolve_inner_path(cgroups_path: str | None, container_id: str, systemd: boo
 def shares_to_weight(shares: int) -> int:
     """cgroup v1 ``cpu.shares`` [2, 262144] → v2 ``cpu.weight`` [1, 10000].
 
-    The linear mapping of the OCI spec's cgroup v2 notes and runc
-    (``1 + (shares-2)*9999/262142``), so 1024 shares → weight 39.
+    The mapping of current runc (opencontainers/cgroups, runc PR 4785) and
+    crun: a quadratic in log2(shares) that maps the minimum, the *default*
+    (1024 → 100, v2's default weight) and the maximum onto each other.  The
+    older linear formula (``1 + (shares-2)*9999/262142``) turned the default
+    1024 shares into weight 39, starving containers next to any v2 cgroup
+    left at the default; :func:`shares_to_weight_linear` keeps it.
     """
+    import math
+
+    if shares == 0:
+        return 0
+    if shares <= 2:
+        return 1
+    if shares >= 262144:
+        return 10000
+    lg = math.log2(shares)
+    exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
+    return int(math.ceil(math.pow(10, exponent)))
+
+
+def shares_to_weight_linear(shares: int) -> int:
+    """The OCI spec notes' and older runc's linear shares → weight mapping."""
     if shares == 0:
         return 0
     shares = max(2, min(262144, shares))
@@ -542,7 +562,8 @@ def v1_resource_writes(resources: dict[str, Any], current_memory_limit: int | No
 def v2_resource_writes(resources: dict[str, Any]) -> list[tuple[str, str]]:
     """The v2 file writes ``(file name, value)`` for an OCI ``linux.resources`` dict.
 
-    Converts v1-style values (cpu shares → ``cpu.weight``, quota/period →
+    Converts v1-style values (cpu shares → ``cpu.weight`` as current runc
+    does, quota/period →
     ``cpu.max``, memory+swap → ``memory.swap.max``, blkio → ``io.*``) and
     refuses what v2 has no file for (realtime, swappiness, OOM-killer switch,
     device rules, which need an eBPF program pyrkt does not implement).
