@@ -298,3 +298,118 @@ def other_gpg_key(tmp_path_factory) -> Iterator[GpgKey]:  # type: ignore[no-unty
     key = make_gpg_key(home, "Mallory <mallory@example.com>")
     yield key
     subprocess.run(["gpgconf", "--kill", "all"], env={**os.environ, "GNUPGHOME": home}, capture_output=True)
+
+
+# -- HTTPS --------------------------------------------------------------------
+
+class HttpsServer:
+    """A loopback HTTPS server with its own CA: files with ETag/Cache-Control/Range, discovery pages."""
+
+    def __init__(self, root: str, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.ca = os.path.join(root, "ca.pem")
+        key, csr, cert, ext = (os.path.join(root, n) for n in ("srv.key", "srv.csr", "srv.pem", "ext.cnf"))
+        cakey = os.path.join(root, "ca.key")
+        q = {"check": True, "capture_output": True}
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", cakey, "-out", self.ca, "-subj", "/CN=pyrkt test CA",
+                        "-days", "2", "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"], **q)
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={host}"], **q)
+        with open(ext, "w") as f:
+            f.write(f"subjectAltName=IP:{host},DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca, "-CAkey", cakey, "-CAcreateserial", "-out", cert, "-days", "2",
+                        "-extfile", ext], **q)
+        self.files: dict[str, bytes] = {}
+        self.etags: dict[str, str] = {}
+        self.cache_control: dict[str, str] = {}
+        self.discovery: dict[str, str] = {}
+        self.truncate_once: dict[str, int] = {}
+        self.log: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                parts = urllib.parse.urlsplit(self.path)
+                server.log.append((self.path, dict(self.headers)))
+                if "ac-discovery=1" in parts.query and parts.path in server.discovery:
+                    return self._send(200, server.discovery[parts.path].encode(), {"Content-Type": "text/html"})
+                data = server.files.get(parts.path)
+                if data is None:
+                    return self._send(404, b"not found", {})
+                etag = server.etags.get(parts.path)
+                headers = {"Content-Type": "application/octet-stream"}
+                if etag:
+                    headers["ETag"] = etag
+                if parts.path in server.cache_control:
+                    headers["Cache-Control"] = server.cache_control[parts.path]
+                if etag and self.headers.get("If-None-Match") == etag:
+                    return self._send(304, b"", headers)
+                rng = self.headers.get("Range")
+                if rng and rng.startswith("bytes=") and (not self.headers.get("If-Range") or self.headers.get("If-Range") == etag):
+                    start = int(rng[6:].split("-")[0])
+                    headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+                    return self._send(206, data[start:], headers)
+                cut = server.truncate_once.pop(parts.path, None)
+                if cut is not None:
+                    self.send_response(200)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[:cut])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                return self._send(200, data, headers)
+
+            def _send(self, code: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(code)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer((host, port), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def base(self) -> str:
+        return f"https://{self.host}" + (f":{self.port}" if self.port != 443 else "")
+
+    def env(self) -> dict[str, str]:
+        return {"SSL_CERT_FILE": self.ca}
+
+    def requests_for(self, path: str) -> list[dict[str, str]]:
+        return [h for p, h in self.log if urllib.parse.urlsplit(p).path == path]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def https_server(tmp_path_factory) -> Iterator[HttpsServer]:  # type: ignore[no-untyped-def]
+    """On 127.0.0.N:443, so appc names like `127.0.0.N/app` discover on it."""
+    root = str(tmp_path_factory.mktemp("https"))
+    last_error: Exception | None = None
+    for _ in range(10):
+        host = f"127.0.0.{random.randint(20, 250)}"
+        try:
+            srv = HttpsServer(root, host, 443)
+            break
+        except OSError as exc:
+            last_error = exc
+    else:
+        pytest.skip(f"cannot bind a loopback :443 ({last_error})")
+    yield srv
+    srv.close()

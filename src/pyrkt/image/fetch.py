@@ -27,6 +27,7 @@ import bz2
 import contextlib
 import gzip
 import hashlib
+import http.client
 import json
 import lzma
 import os
@@ -387,18 +388,26 @@ class Fetcher:
                     f.write(etag or "")
                 length = resp.headers.get("Content-Length")
                 prog = _Progress(self.opts.progress, f"Downloading {url}", int(length) if length and length.isdigit() else None)
+                got = 0
                 with open(part, mode) as out:
-                    while True:
-                        chunk = resp.read(_CHUNK)
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                        with self._stats_lock:
-                            self.stats.downloaded += len(chunk)
-                        prog(len(chunk))
-                    out.flush()
-                    os.fsync(out.fileno())
-                prog.close()
+                    try:
+                        while True:
+                            chunk = resp.read(_CHUNK)
+                            if not chunk:
+                                break
+                            out.write(chunk)
+                            got += len(chunk)
+                            with self._stats_lock:
+                                self.stats.downloaded += len(chunk)
+                            prog(len(chunk))
+                    except (OSError, http.client.HTTPException) as exc:
+                        raise FetchError(f"{url}: download interrupted after {have + got} bytes ({exc}); fetch again to resume") from None
+                    finally:
+                        out.flush()
+                        os.fsync(out.fileno())
+                        prog.close()
+                if length and length.isdigit() and got < int(length):
+                    raise FetchError(f"{url}: download interrupted after {(have if resp.status == 206 else 0) + got} bytes; fetch again to resume")
             sig_file = None
             try:
                 if not self.opts.allows("image"):
