@@ -290,6 +290,13 @@ def test_v2_lifecycle(unified_parent, procs, tmp_path):
     m.add(p.pid)
     go(p)
     assert m.procs() == [p.pid]
+    # every controller the root offers is enabled down to the leaf's parent
+    offered = read(h.mountpoint + "/cgroup.controllers").split()
+    assert read(d + "/cgroup.controllers").split() == offered
+    assert read(os.path.dirname(d) + "/cgroup.subtree_control").split() == offered
+    if "hugetlb" in offered and os.path.exists(d + "/hugetlb.2MB.max"):
+        m.apply({"hugepageLimits": [{"pageSize": "2MB", "limit": 2 << 20}]})
+        assert read(d + "/hugetlb.2MB.max") == str(2 << 20)
     m.apply({"unified": {"cgroup.max.descendants": "3"}})
     assert read(d + "/cgroup.max.descendants") == "3"
     with pytest.raises(CgroupError, match="memory.max"):

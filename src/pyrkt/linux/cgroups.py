@@ -861,13 +861,24 @@ class CgroupManager:
                     val = _read(os.path.join(parent, f)).strip()
                     _write(os.path.join(lvl, f), val)
 
+    @staticmethod
+    def _v2_ancestors(leaf: str) -> list[str]:
+        """The leaf's ancestors from the cgroup2 mount's root down to its parent."""
+        chain = []
+        cur = os.path.dirname(leaf)
+        while True:
+            chain.append(cur)
+            if os.path.ismount(cur) or os.path.dirname(cur) == cur:
+                break
+            cur = os.path.dirname(cur)
+        return list(reversed(chain))
+
     def _mkdir_v2(self, d: str) -> None:
-        levels = self._missing_levels(d)
         self._makedirs(d)
-        # enable controllers on every ancestor we created plus the existing
-        # parent of the first one (never on the leaf: it will hold processes)
-        chain = [os.path.dirname(levels[0])] + levels[:-1] if levels else []
-        for lvl in chain:
+        # enable the available controllers from the root down to the leaf's
+        # parent (never on the leaf: it will hold processes), as runc does;
+        # each level only offers what its parent enabled, hence top-down
+        for lvl in self._v2_ancestors(d):
             ctrls = (_read_opt(os.path.join(lvl, "cgroup.controllers")) or "").split()
             enabled = set((_read_opt(os.path.join(lvl, "cgroup.subtree_control")) or "").split())
             for c in ctrls:
@@ -925,16 +936,7 @@ class CgroupManager:
 
     def _enable_v2_controller(self, ctrl: str) -> None:
         """Enable ``ctrl`` in subtree_control from the v2 root down to the leaf's parent."""
-        leaf = self._dirs[UNIFIED]
-        parent = os.path.dirname(leaf)
-        chain = []
-        cur = parent
-        while True:
-            chain.append(cur)
-            if os.path.ismount(cur) or os.path.dirname(cur) == cur:
-                break
-            cur = os.path.dirname(cur)
-        for lvl in reversed(chain):
+        for lvl in self._v2_ancestors(self._dirs[UNIFIED]):
             if ctrl in (_read_opt(os.path.join(lvl, "cgroup.subtree_control")) or "").split():
                 continue
             _write(os.path.join(lvl, "cgroup.subtree_control"), "+" + ctrl)
@@ -1129,7 +1131,6 @@ class CgroupManager:
             "kernel": entry("memory.kmem"),
             "kernelTCP": entry("memory.kmem.tcp"),
             "raw": raw,
-            "use_hierarchy": _uint(f("memory", "memory.use_hierarchy")) == 1,
         }
         pmax = (f("pids", "pids.max") or "").strip()
         pids = {"current": _uint(f("pids", "pids.current")), "limit": 0 if pmax in ("", "max") else int(pmax)}
