@@ -245,3 +245,31 @@ def test_podman_default_profile_runs_a_program():
 
     status = in_child(child)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_load_without_privilege_needs_no_new_privs():
+    """The filter never sets no_new_privs itself (the runtime decides, as runc
+    does); without CAP_SYS_ADMIN and without it, loading fails clearly."""
+    import ctypes
+
+    f = compile_filter({"defaultAction": ALLOW, "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]})
+
+    def child() -> int:
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_GET_NO_NEW_PRIVS, PR_SET_NO_NEW_PRIVS = 39, 38
+        os.setresuid(65534, 65534, 65534)  # drops every capability
+        try:
+            f.load()
+        except SeccompError as e:
+            if "no_new_privs" not in str(e):
+                return 3
+        else:
+            return 2
+        if libc.prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 0:
+            return 4  # libseccomp must not have set it
+        libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        f.load()
+        return 0 if errno_of(lambda: os.getppid()) == 0 and libc.getppid() == -1 else 5
+
+    status = in_child(child)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

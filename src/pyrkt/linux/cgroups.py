@@ -892,7 +892,18 @@ class CgroupManager:
     def add(self, pid: int) -> None:
         """Move ``pid`` (all its threads) into the cgroup in every hierarchy."""
         for d in self._unique_dirs():
-            _write(os.path.join(d, "cgroup.procs"), str(pid))
+            path = os.path.join(d, "cgroup.procs")
+            for attempt in range(5):
+                try:
+                    _write(path, str(pid))
+                    break
+                except CgroupError as e:
+                    # EINVAL can mean the task is still TASK_NEW (just forked);
+                    # runc retries too
+                    cause = e.__cause__
+                    if attempt == 4 or not isinstance(cause, OSError) or cause.errno != errno.EINVAL:
+                        raise
+                    time.sleep(0.01)
 
     def apply(self, resources: dict[str, Any] | None) -> list[str]:
         """Write an OCI ``linux.resources`` dict; the first failing write raises.

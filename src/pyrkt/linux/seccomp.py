@@ -282,7 +282,12 @@ class SeccompFilter:
         if self._ctx is None:
             raise SeccompError("seccomp filter was released")
         lib = _libseccomp()
-        _check(lib.seccomp_load(self._ctx), "seccomp_load")
+        rc = lib.seccomp_load(self._ctx)
+        if rc == -errno.EACCES or rc == -errno.EPERM:
+            raise SeccompError(
+                f"seccomp_load: {os.strerror(-rc)} (a process without CAP_SYS_ADMIN must set no_new_privs before loading a filter)"
+            )
+        _check(rc, "seccomp_load")
 
     def export_bpf(self) -> bytes:
         """The BPF program the filter compiles to (for debugging and tests)."""
