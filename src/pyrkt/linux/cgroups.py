@@ -541,8 +541,8 @@ def v1_resource_writes(resources: dict[str, Any], current_memory_limit: int | No
             ("throttleReadIOPSDevice", "blkio.throttle.read_iops_device"),
             ("throttleWriteIOPSDevice", "blkio.throttle.write_iops_device"),
         ):
-            for v in _throttle(bio.get(key), key):
-                w.append(("blkio", fname, v))
+            for entry in _throttle(bio.get(key), key):
+                w.append(("blkio", fname, entry))
     for e in resources.get("hugepageLimits") or []:
         w.append(("hugetlb", f"hugetlb.{_page_size(e)}.limit_in_bytes", str(_int("hugepageLimits", "limit", e.get("limit")))))
     net = resources.get("network") or {}

@@ -342,9 +342,10 @@ def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
     for a, tok in arch_tokens:
         if tok != native and tok not in [t for _, t in extra]:
             extra.append((a, tok))
-    filt = SeccompFilter(_new_ctx(lib, default, flags, seccomp["defaultAction"]), [])
+    main_ctx = _new_ctx(lib, default, flags, seccomp["defaultAction"])
+    filt = SeccompFilter(main_ctx, [])
     try:
-        _add_rules(lib, filt._ctx, rules, default, filt, None)
+        _add_rules(lib, main_ctx, rules, default, filt, None)
         # One context per extra architecture, merged into the native one:
         # a rule that collides only on one architecture (x86's socketcall
         # multiplexer cannot see socket()'s arguments, so two
@@ -357,7 +358,7 @@ def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
                 _check(lib.seccomp_arch_add(ctx, tok), f"seccomp_arch_add({a})")
                 _check(lib.seccomp_arch_remove(ctx, native), "seccomp_arch_remove(native)")
                 _add_rules(lib, ctx, rules, default, filt, a)
-                _check(lib.seccomp_merge(filt._ctx, ctx), f"seccomp_merge({a})")
+                _check(lib.seccomp_merge(main_ctx, ctx), f"seccomp_merge({a})")
             except BaseException:
                 lib.seccomp_release(ctx)
                 raise
