@@ -323,6 +323,8 @@ class HttpsServer:
         self.cache_control: dict[str, str] = {}
         self.discovery: dict[str, str] = {}
         self.truncate_once: dict[str, int] = {}
+        self.stall_once: dict[str, int] = {}
+        self.closing = threading.Event()
         self.log: list[tuple[str, dict[str, str]]] = []
         server = self
 
@@ -353,7 +355,19 @@ class HttpsServer:
                     start = int(rng[6:].split("-")[0])
                     headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
                     return self._send(206, data[start:], headers)
+                stall = server.stall_once.pop(parts.path, None)
                 cut = server.truncate_once.pop(parts.path, None)
+                if stall is not None:
+                    self.send_response(200)
+                    for k, v in headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[:stall])
+                    self.wfile.flush()
+                    server.closing.wait(30)
+                    self.close_connection = True
+                    return
                 if cut is not None:
                     self.send_response(200)
                     for k, v in headers.items():
@@ -393,6 +407,7 @@ class HttpsServer:
         return [h for p, h in self.log if urllib.parse.urlsplit(p).path == path]
 
     def close(self) -> None:
+        self.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -392,10 +392,11 @@ class Fetcher:
                 with open(part, mode) as out:
                     try:
                         while True:
-                            chunk = resp.read(_CHUNK)
+                            chunk = resp.read1(_CHUNK)  # what has arrived: a cut connection keeps it for resuming
                             if not chunk:
                                 break
                             out.write(chunk)
+                            out.flush()
                             got += len(chunk)
                             with self._stats_lock:
                                 self.stats.downloaded += len(chunk)
