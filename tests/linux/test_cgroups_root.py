@@ -301,8 +301,6 @@ def test_v2_lifecycle(unified_parent, procs, tmp_path):
     assert read(d + "/cgroup.max.descendants") == "3"
     with pytest.raises(CgroupError, match="memory.max"):
         m.apply({"memory": {"limit": 1 << 30}})  # no memory controller on this v2 mount
-    with pytest.raises(CgroupError, match="eBPF"):
-        m.apply({"devices": [{"allow": False, "access": "rwm"}]})
     time.sleep(0.05)
     m.freeze()
     assert m.state() == "frozen"
@@ -341,3 +339,43 @@ def test_hybrid_hugetlb_on_unified(v1, cgroup_parent):
         if "hugetlb" not in was:
             with open(root + "/cgroup.subtree_control", "w") as f:
                 f.write("-hugetlb")
+
+
+OPEN_DEVICES = """
+res = []
+for path, flags in (("/dev/null", os.O_RDWR), ("/dev/zero", os.O_RDONLY), ("/dev/zero", os.O_RDWR), ("/dev/full", os.O_RDONLY)):
+    try:
+        os.close(os.open(path, flags))
+        res.append("ok")
+    except OSError as e:
+        res.append(e.errno)
+print(res)
+"""
+
+
+def test_v2_device_rules_enforced_by_ebpf(unified_parent, procs):
+    import errno
+
+    h, name = unified_parent
+    lay = Layout("v2", (Hierarchy(("unified",), h.mountpoint, h.mount_root, h.own),))
+    m = CgroupManager.for_path(name + "/dev", "dev", layout=lay)
+    m.create()
+
+    def opens() -> list:
+        p = spawn(OPEN_DEVICES)
+        procs.append(p)
+        m.add(p.pid)
+        go(p)
+        out, _ = p.communicate(timeout=10)
+        return eval(out)
+
+    m.apply({"devices": [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "r"},
+    ]})
+    assert opens() == ["ok", "ok", errno.EPERM, errno.EPERM]
+    # update: the new, wider program replaces the old one instead of stacking
+    m.apply({"devices": [{"allow": True, "access": "rwm"}]})
+    assert opens() == ["ok", "ok", "ok", "ok"]
+    m.destroy()

@@ -21,6 +21,7 @@ from pyrkt.linux.cgroups import (
     v1_resource_writes,
     v2_resource_writes,
     ignored_resource_warnings,
+    device_filter_program,
 )
 
 HYBRID_MOUNTINFO = """\
@@ -223,7 +224,7 @@ def test_v2_writes():
 @pytest.mark.parametrize(
     "res,msg",
     [
-        ({"devices": [{"allow": False, "access": "rwm"}]}, "eBPF"),
+        ({"devices": [{"allow": "yes", "access": "rwm"}]}, "'allow'"),
         ({"cpu": {"realtimeRuntime": 5}}, "realtime"),
         ({"memory": {"swappiness": 10}}, "swappiness"),
         ({"memory": {"disableOOMKiller": True}}, "disableOOMKiller"),
@@ -328,3 +329,60 @@ def test_ignored_fields_are_reported():
     w = ignored_resource_warnings({"memory": {"kernel": 1 << 20, "kernelTCP": 1 << 20}}, "v2")
     assert len(w) == 2 and "memory.kernel=1048576 ignored" in w[0] and "kernelTCP" in w[1]
     assert len(ignored_resource_warnings({"memory": {"kernel": 1, "kernelTCP": 1}}, "v1")) == 1
+
+
+def run_bpf(prog, typ: str, major: int, minor: int, access: str) -> int:
+    """A tiny interpreter for the instructions device_filter_program emits."""
+    acc = sum({"m": 1, "r": 2, "w": 4}[c] for c in access)
+    ctx = [(acc << 16) | {"b": 1, "c": 2}[typ], major, minor]
+    r = [0] * 11
+    pc = 0
+    while True:
+        code, dst, src, off, imm = prog[pc]
+        pc += 1
+        if code == 0x61:
+            r[dst] = ctx[off // 4]
+        elif code == 0x54:
+            r[dst] &= imm & 0xFFFFFFFF
+        elif code == 0x74:
+            r[dst] >>= imm
+        elif code == 0xBC:
+            r[dst] = r[src]
+        elif code == 0xB7:
+            r[dst] = imm
+        elif code == 0x55:
+            pc += off if r[dst] != imm else 0
+        elif code == 0x15:
+            pc += off if r[dst] == imm else 0
+        elif code == 0x95:
+            return r[0]
+        else:  # pragma: no cover
+            raise AssertionError(hex(code))
+
+
+def test_device_filter_semantics():
+    rules = [
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 136, "access": "rw"},
+        {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "r"},
+        {"allow": True, "type": "b", "access": "m"},
+    ]
+    prog = device_filter_program(rules)
+    assert run_bpf(prog, "c", 1, 3, "rw") == 1
+    assert run_bpf(prog, "c", 136, 7, "rw") == 1
+    assert run_bpf(prog, "c", 136, 7, "m") == 0
+    assert run_bpf(prog, "c", 1, 5, "r") == 1
+    assert run_bpf(prog, "c", 1, 5, "rw") == 0  # write not granted
+    assert run_bpf(prog, "b", 8, 0, "m") == 1
+    assert run_bpf(prog, "b", 8, 0, "r") == 0
+    assert run_bpf(prog, "c", 1, 7, "r") == 0  # denied by the first rule
+    # a later deny wins over an earlier allow, for the bits it covers
+    prog = device_filter_program([{"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+                                  {"allow": False, "type": "c", "major": 1, "minor": 3, "access": "w"}])
+    assert run_bpf(prog, "c", 1, 3, "r") == 1
+    assert run_bpf(prog, "c", 1, 3, "rw") == 0
+    assert run_bpf(prog, "c", 4, 1, "rw") == 1  # nothing matches: allowed, as in a new v1 cgroup
+    # an allow-all rule ends the program (no unreachable code for the verifier)
+    prog = device_filter_program([{"allow": False, "access": "rwm"}, {"allow": True, "access": "rwm"}])
+    assert prog[-1][0] == 0x95 and prog[-2] == (0xB7, 0, 0, 0, 1) and len(prog) == 8
