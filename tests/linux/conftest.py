@@ -87,3 +87,18 @@ def unified_parent():
         with open(ctl, "w") as f:
             f.write("-" + c)
     assert not os.path.exists(v2[0].host_dir(name))
+
+
+@pytest.fixture
+def remove_cgroup_later():
+    """Register an absolute cgroup path to be removed from every hierarchy after the test."""
+    from pyrkt.linux.cgroups import detect_layout
+
+    paths: list[str] = []
+    yield paths.append
+    layout = detect_layout()
+    for name in paths:
+        for h in layout.hierarchies:
+            _cleanup_tree(h.host_dir(name))
+    left = [h.host_dir(n) for n in paths for h in layout.hierarchies if os.path.exists(h.host_dir(n))]
+    assert not left, f"cgroups left behind: {left}"

@@ -379,3 +379,23 @@ def test_v2_device_rules_enforced_by_ebpf(unified_parent, procs):
     m.apply({"devices": [{"allow": True, "access": "rwm"}]})
     assert opens() == ["ok", "ok", "ok", "ok"]
     m.destroy()
+
+
+def test_systemd_slice_path_written_directly(v1, procs, remove_cgroup_later):
+    """--systemd-cgroup paths become nested slice directories and a scope,
+    created directly (no systemd needed), and go away on destroy."""
+    import secrets
+
+    top = f"pyrkttest{secrets.token_hex(3)}"
+    remove_cgroup_later(f"/{top}.slice")
+    m = CgroupManager.for_path(f"{top}-pods.slice:pfx:ctr1", "ctr1", systemd=True)
+    want = f"/{top}.slice/{top}-pods.slice/pfx-ctr1.scope"
+    assert m.paths()["memory"] == "/sys/fs/cgroup/memory" + want
+    m.create()
+    p = subprocess.Popen(["sleep", "30"])
+    procs.append(p)
+    m.add(p.pid)
+    with open(f"/proc/{p.pid}/cgroup") as f:
+        assert {line.split(":", 2)[2] for line in f.read().splitlines()} == {want}
+    m.destroy()
+    assert not m.exists()
