@@ -1,0 +1,35 @@
+# pyrkt: `make demo` and `make test` are the two commands a new user types.
+# Both depend on `make install`, which is idempotent and fast on a second run.
+
+PYTHON ?= /usr/bin/python3
+VENV   := .venv
+VPY    := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install demo test test-unit bench clean lint
+
+install: apt $(STAMP)
+
+apt:
+	@bash scripts/install-apt.sh packages.apt
+
+$(STAMP): pyproject.toml packages.apt
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	@$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@$(VPY) scripts/install-launchers.py
+	@touch $(STAMP)
+
+demo: install
+	@bash examples/demo.sh
+
+test: install
+	@$(VPY) -m pytest -q $(PYTEST_ARGS)
+
+test-unit: install
+	@$(VPY) -m pytest -q tests/unit
+
+bench: install
+	@$(VPY) bench/runtime_bench.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info examples/out

@@ -1,0 +1,104 @@
+"""A tiny command-line flag parser shaped like Go's flag packages.
+
+runc (urfave/cli) and rkt (cobra/pflag) accept `--flag value`, `--flag=value`,
+`-flag value` and, for short names, `-f value`; podman and containerd use all of
+these, and put flags before or after positional arguments. argparse handles
+neither the single-dash long form nor stays cheap to build for every verb, so
+the runtime uses this parser: each verb declares its flags as data (a
+`FlagSpec` table) and parsing is one pass over argv.
+"""
+
+from __future__ import annotations
+
+
+class UsageError(Exception):
+    """A command line that does not fit the verb's flags."""
+
+
+class Flag:
+    """One flag: its names, whether it takes a value, and whether it may repeat."""
+
+    __slots__ = ("names", "dest", "takes_value", "repeat", "default")
+
+    def __init__(
+        self,
+        names: str,
+        takes_value: bool = False,
+        repeat: bool = False,
+        default: object = None,
+        dest: str | None = None,
+    ) -> None:
+        self.names = tuple(n.strip() for n in names.split(","))
+        self.dest = dest or self.names[0].replace("-", "_")
+        self.takes_value = takes_value
+        self.repeat = repeat
+        if default is None:
+            default = [] if repeat else (None if takes_value else False)
+        self.default = default
+
+
+_TRUE = {"1", "t", "true", "yes", "y", "on", "T", "TRUE", "True"}
+_FALSE = {"0", "f", "false", "no", "n", "off", "F", "FALSE", "False"}
+
+
+def parse_bool(text: str, name: str) -> bool:
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise UsageError(f"invalid boolean value {text!r} for flag --{name}")
+
+
+def parse(
+    argv: list[str],
+    flags: tuple[Flag, ...],
+    interspersed: bool = True,
+) -> tuple[dict[str, object], list[str]]:
+    """Split argv into flag values (by dest) and positional arguments.
+
+    With `interspersed`, flags may follow positional arguments; `--` ends flag
+    parsing either way. Without it, the first positional argument ends flag
+    parsing (used where the rest is a command line of its own, as in `exec`).
+    """
+    by_name: dict[str, Flag] = {}
+    for flag in flags:
+        for name in flag.names:
+            by_name[name] = flag
+    values: dict[str, object] = {}
+    for flag in flags:
+        values[flag.dest] = list(flag.default) if flag.repeat else flag.default  # type: ignore[call-overload]
+    positional: list[str] = []
+    i = 0
+    n = len(argv)
+    while i < n:
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            positional.extend(argv[i:])
+            break
+        if len(arg) < 2 or arg[0] != "-":
+            positional.append(arg)
+            if not interspersed:
+                positional.extend(argv[i:])
+                break
+            continue
+        body = arg[2:] if arg.startswith("--") else arg[1:]
+        name, eq, inline = body.partition("=")
+        flag = by_name.get(name)
+        if flag is None:
+            raise UsageError(f"flag provided but not defined: -{name}")
+        if flag.takes_value:
+            if eq:
+                value: object = inline
+            elif i < n:
+                value = argv[i]
+                i += 1
+            else:
+                raise UsageError(f"flag needs an argument: -{name}")
+        else:
+            value = parse_bool(inline, name) if eq else True
+        if flag.repeat:
+            values[flag.dest].append(value)  # type: ignore[attr-defined]
+        else:
+            values[flag.dest] = value
+    return values, positional

@@ -1,0 +1,74 @@
+"""What every `rkt` subcommand shares: global options and the error convention.
+
+rkt exits 254 on every error, with one line on stderr; subcommands raise
+`RktError` and the dispatcher prints it. The global flags may stand before or
+after the subcommand, as with rkt's cobra persistent flags.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from pyrkt.cli.args import Flag
+
+EXIT_ERROR = 254
+
+INSECURE_OPTIONS = ("none", "image", "tls", "ondisk", "http", "pubkey", "capabilities", "paths", "seccomp", "run-all", "all-fetch", "all-run", "all")
+
+
+class RktError(Exception):
+    """An error a user sees as one line, exit status 254."""
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """rkt's global flags, parsed once and handed to the subcommand."""
+
+    dir: str = "/var/lib/rkt"
+    insecure_options: frozenset[str] = field(default_factory=frozenset)
+    debug: bool = False
+    local_config: str = "/etc/rkt"
+    system_config: str = "/usr/lib/rkt"
+    user_config: str = ""
+    trust_keys_from_https: bool = False
+
+    def insecure(self, what: str) -> bool:
+        """True when `--insecure-options` disables the check named `what`."""
+        opts = self.insecure_options
+        if "all" in opts or what in opts:
+            return True
+        if what in ("image", "tls", "http", "pubkey", "ondisk") and "all-fetch" in opts:
+            return True
+        if what in ("capabilities", "paths", "seccomp", "run-all") and "all-run" in opts:
+            return True
+        return False
+
+
+GLOBAL_FLAGS = (
+    Flag("dir", takes_value=True),
+    Flag("insecure-options", takes_value=True, repeat=True),
+    Flag("debug"),
+    Flag("local-config", takes_value=True),
+    Flag("system-config", takes_value=True),
+    Flag("user-config", takes_value=True),
+    Flag("trust-keys-from-https"),
+)
+
+
+def parse_insecure_options(values: list[str]) -> frozenset[str]:
+    opts: set[str] = set()
+    for value in values:
+        for item in value.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if item not in INSECURE_OPTIONS:
+                raise RktError(f"invalid value {item!r} for --insecure-options: expected one of {', '.join(INSECURE_OPTIONS)}")
+            opts.add(item)
+    opts.discard("none")
+    return frozenset(opts)
+
+
+def warn(message: str) -> None:
+    print(f"rkt: {message}", file=sys.stderr)

@@ -1,0 +1,297 @@
+"""`pyrkt-runtime`: runc's command line over `pyrkt.oci`.
+
+Only argument parsing and output formatting live here. Verbs are a table of
+flag specs and handler names; the handler's module is imported when the verb
+is called, so `state` does not pay for what `create` needs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyrkt.cli.args import Flag, UsageError, parse
+
+GLOBAL_FLAGS = (
+    Flag("root", takes_value=True, default="/run/pyrkt-runtime"),
+    Flag("log", takes_value=True, default=""),
+    Flag("log-format", takes_value=True, default="text"),
+    Flag("debug"),
+    Flag("systemd-cgroup"),
+    Flag("rootless", takes_value=True, default="auto"),
+    Flag("criu", takes_value=True),
+    Flag("version, v"),
+    Flag("help, h"),
+)
+
+CREATE_FLAGS = (
+    Flag("bundle, b", takes_value=True, default="."),
+    Flag("pid-file", takes_value=True),
+    Flag("console-socket", takes_value=True),
+    Flag("no-pivot"),
+    Flag("no-new-keyring"),
+    Flag("preserve-fds", takes_value=True, default="0"),
+    Flag("help, h"),
+)
+
+VERBS: dict[str, tuple[tuple[Flag, ...], str, str]] = {
+    # verb: (flags, handler, usage)
+    "create": (CREATE_FLAGS, "cmd_create", "create [options] <container-id>"),
+    "run": (
+        CREATE_FLAGS + (Flag("detach, d"), Flag("keep"), Flag("no-subreaper")),
+        "cmd_run",
+        "run [options] <container-id>",
+    ),
+    "start": ((Flag("help, h"),), "cmd_start", "start <container-id>"),
+    "state": ((Flag("help, h"),), "cmd_state", "state <container-id>"),
+    "kill": ((Flag("all, a"), Flag("help, h")), "cmd_kill", "kill [--all] <container-id> [signal]"),
+    "delete": ((Flag("force, f"), Flag("help, h")), "cmd_delete", "delete [--force] <container-id>"),
+    "list": (
+        (Flag("format, f", takes_value=True, default="table"), Flag("quiet, q"), Flag("help, h")),
+        "cmd_list",
+        "list [--format table|json] [--quiet]",
+    ),
+    "spec": (
+        (Flag("bundle, b", takes_value=True, default=""), Flag("rootless"), Flag("help, h")),
+        "cmd_spec",
+        "spec [--bundle DIR] [--rootless]",
+    ),
+}
+
+USAGE = """usage: pyrkt-runtime [global options] <command> [command options] [arguments]
+
+An OCI runtime with runc's command line.
+
+commands:
+  create   create a container (its process waits for start)
+  start    run the user-defined process of a created container
+  run      create and start a container (-d to detach)
+  state    print the state of a container as JSON
+  kill     send a signal to the container's init (--all: to every process)
+  delete   delete a stopped container (--force: any container)
+  list     list containers (--format table|json)
+  spec     write a default config.json
+
+global options:
+  --root DIR          state directory (default /run/pyrkt-runtime)
+  --log FILE          write log lines to FILE
+  --log-format FMT    text or json (json: {"level":"error","msg":...})
+  --debug             log debug information
+  --systemd-cgroup    accepted; systemd cgroup paths are not implemented yet
+  --version           print the version
+"""
+
+
+class Context:
+    __slots__ = ("root", "log", "log_format", "debug", "systemd_cgroup")
+
+    def __init__(self, root: str, log: str, log_format: str, debug: bool, systemd_cgroup: bool) -> None:
+        self.root = root
+        self.log = log
+        self.log_format = log_format
+        self.debug = debug
+        self.systemd_cgroup = systemd_cgroup
+
+
+def _log(ctx: Context | None, level: str, message: str) -> None:
+    if ctx is None or not ctx.log:
+        return
+    from pyrkt.oci.state import rfc3339_now
+
+    if ctx.log_format == "json":
+        import json
+
+        line = json.dumps({"level": level, "msg": message, "time": rfc3339_now()})
+    else:
+        line = f'time="{rfc3339_now()}" level={level} msg="{message}"'
+    try:
+        with open(ctx.log, "a") as f:
+            f.write(line + "\n")
+    except OSError:
+        pass
+
+
+def _one_id(args: list[str], verb: str) -> str:
+    if len(args) != 1:
+        raise UsageError(f'"{verb}" requires exactly 1 argument: the container id')
+    return args[0]
+
+
+def cmd_create(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci import operations as ops
+
+    container_id = _one_id(args, "create")
+    ops.create(ctx.root, container_id, _create_options(flags))
+    return 0
+
+
+def _create_options(flags: dict[str, object]) -> object:
+    from pyrkt.oci.operations import CreateOptions
+
+    try:
+        preserve = int(str(flags["preserve_fds"]))
+    except ValueError:
+        raise UsageError(f"invalid value {flags['preserve_fds']!r} for --preserve-fds") from None
+    if preserve < 0:
+        raise UsageError("--preserve-fds must not be negative")
+    return CreateOptions(
+        bundle=str(flags["bundle"]),
+        pid_file=flags["pid_file"],  # type: ignore[arg-type]
+        console_socket=flags["console_socket"],  # type: ignore[arg-type]
+        no_pivot=bool(flags["no_pivot"]),
+        no_new_keyring=bool(flags["no_new_keyring"]),
+        preserve_fds=preserve,
+    )
+
+
+def cmd_run(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci import operations as ops
+
+    container_id = _one_id(args, "run")
+    return ops.run(ctx.root, container_id, _create_options(flags), detach=bool(flags["detach"]), keep=bool(flags["keep"]))  # type: ignore[arg-type]
+
+
+def cmd_start(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci import operations as ops
+
+    ops.start(ctx.root, _one_id(args, "start"))
+    return 0
+
+
+def cmd_state(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    import json
+
+    from pyrkt.oci import operations as ops
+
+    doc = ops.state(ctx.root, _one_id(args, "state"))
+    sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    return 0
+
+
+def cmd_kill(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci import operations as ops
+
+    if not 1 <= len(args) <= 2:
+        raise UsageError('"kill" requires 1 or 2 arguments: <container-id> [signal]')
+    sig = ops.parse_signal(args[1]) if len(args) == 2 else 15
+    ops.kill(ctx.root, args[0], sig, all_processes=bool(flags["all"]))
+    return 0
+
+
+def cmd_delete(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci import operations as ops
+
+    if not args:
+        raise UsageError('"delete" requires at least 1 argument: the container id')
+    for container_id in args:
+        ops.delete(ctx.root, container_id, force=bool(flags["force"]))
+    return 0
+
+
+def cmd_list(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci import operations as ops
+
+    fmt = flags["format"]
+    if fmt not in ("table", "json"):
+        raise UsageError(f"invalid format option {fmt!r}: use table or json")
+    containers = ops.list_containers(ctx.root)
+    if flags["quiet"]:
+        for c in containers:
+            print(c["id"])
+        return 0
+    if fmt == "json":
+        import json
+
+        for c in containers:
+            c["owner"] = _owner(int(c.pop("owner_uid", 0)))  # type: ignore[call-overload]
+        print(json.dumps(containers))
+        return 0
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    for c in containers:
+        rows.append((str(c["id"]), str(c["pid"]), str(c["status"]), str(c["bundle"]), str(c.get("created", "")), _owner(int(c.get("owner_uid", 0)))))  # type: ignore[call-overload]
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        print("   ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip())
+    return 0
+
+
+def _owner(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"
+
+
+def cmd_spec(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci.specgen import write_spec
+
+    if args:
+        raise UsageError('"spec" takes no arguments')
+    write_spec(str(flags["bundle"] or "."), rootless=bool(flags["rootless"]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ctx: Context | None = None
+    try:
+        gflags, rest = parse(argv, GLOBAL_FLAGS, interspersed=False)
+        ctx = Context(
+            str(gflags["root"]),
+            str(gflags["log"]),
+            str(gflags["log_format"]),
+            bool(gflags["debug"]),
+            bool(gflags["systemd_cgroup"]),
+        )
+        if ctx.log_format not in ("text", "json"):
+            raise UsageError(f"invalid log format {ctx.log_format!r}: use text or json")
+        if gflags["version"]:
+            from pyrkt import OCI_VERSION, __version__
+
+            print(f"pyrkt-runtime version {__version__}\nspec: {OCI_VERSION}")
+            return 0
+        if gflags["help"] or not rest or rest[0] == "help":
+            sys.stdout.write(USAGE)
+            return 0
+        verb, verb_args = rest[0], rest[1:]
+        spec = VERBS.get(verb)
+        if spec is None:
+            raise UsageError(f"no such command: {verb}")
+        flags_spec, handler, usage = spec
+        flags, args = parse(verb_args, flags_spec)
+        if flags.get("help"):
+            print(f"usage: pyrkt-runtime {usage}")
+            return 0
+        if ctx.systemd_cgroup:
+            print("pyrkt-runtime: warning: --systemd-cgroup is not implemented yet; using cgroupfs paths", file=sys.stderr)
+        result: int = globals()[handler](ctx, flags, args)
+        return result
+    except UsageError as exc:
+        _fail(ctx, str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # every other failure is one line, never a traceback
+        from pyrkt.oci.errors import describe
+
+        if ctx is not None and ctx.debug:
+            import traceback
+
+            traceback.print_exc()
+        _fail(ctx, describe(exc))
+        return 1
+
+
+def _fail(ctx: Context | None, message: str) -> None:
+    _log(ctx, "error", message)
+    try:
+        sys.stderr.write(f"pyrkt-runtime: {message}\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

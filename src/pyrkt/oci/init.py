@@ -1,0 +1,206 @@
+"""The container's init: runs in the cloned child, from namespaces to execve.
+
+Order (each step needs the previous one):
+ 1. wait for `go` (the parent has written the id maps and placed us in cgroups)
+ 2. become root of a new user namespace; join namespaces given by path;
+    unshare the remaining new ones (cgroup last, now that we are placed)
+ 3. new session keyring; rootfs (mounts, /dev) and pivot_root
+ 4. hostname, sysctl, masked and read-only paths, read-only root
+ 5. terminal (if asked), rlimits, cwd, user and capabilities, no_new_privs
+ 6. look up the executable, report `ready`, block on the exec socket
+ 7. on `start`: seccomp, execve
+Any failure is sent to the parent as one line and the child exits.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pyrkt.linux import syscalls as sc
+from pyrkt.oci import sync
+from pyrkt.oci.config import JOIN_ORDER, Config
+from pyrkt.oci.errors import describe
+
+
+class InitContext:
+    """What the parent hands to the child across clone()."""
+
+    __slots__ = (
+        "cfg", "bundle", "sync_sock", "exec_sock", "console_sock", "no_pivot", "no_new_keyring",
+        "preserve_fds", "clone_flags", "container_id",
+    )
+
+    def __init__(
+        self,
+        cfg: Config,
+        bundle: str,
+        container_id: str,
+        sync_sock: socket.socket,
+        exec_sock: socket.socket,
+        console_sock: socket.socket | None,
+        no_pivot: bool,
+        no_new_keyring: bool,
+        preserve_fds: int,
+        clone_flags: int,
+    ) -> None:
+        self.cfg = cfg
+        self.bundle = bundle
+        self.container_id = container_id
+        self.sync_sock = sync_sock
+        self.exec_sock = exec_sock
+        self.console_sock = console_sock
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.clone_flags = clone_flags
+
+
+def run(ctx: InitContext) -> None:
+    """Never returns."""
+    code = 1
+    try:
+        _init(ctx)
+    except BaseException as exc:  # report everything: the child must never raise into the parent's code
+        try:
+            sync.send(ctx.sync_sock, "error", msg=describe(exc))
+        except BaseException:
+            try:
+                os.write(2, f"pyrkt-runtime: container init: {describe(exc)}\n".encode())
+            except BaseException:
+                pass
+    os._exit(code)
+
+
+def _init(ctx: InitContext) -> None:
+    cfg = ctx.cfg
+    msg = sync.recv(ctx.sync_sock)
+    if msg.get("type") != "go":
+        raise sync.SyncError(f"unexpected message {msg.get('type')!r}")
+
+    in_userns = cfg.ns("user") is not None
+    if ctx.clone_flags & sc.CLONE_NEWUSER:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+
+    # join namespaces by path; open them all first, before any of them changes our view
+    joins: list[tuple[int, int, str]] = []
+    for nstype in JOIN_ORDER:
+        ns = cfg.ns(nstype)
+        if ns is not None and ns.path and nstype != "pid":
+            joins.append((os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC), ns.flag, nstype))
+    for fd, flag, nstype in joins:
+        try:
+            sc.setns(fd, flag)
+        except OSError as exc:
+            raise OSError(exc.errno, f"joining {nstype} namespace {cfg.ns_path(nstype)}: {os.strerror(exc.errno)}") from None
+        os.close(fd)
+        if flag == sc.CLONE_NEWUSER:
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+
+    remaining = cfg.new_ns_flags() & ~(sc.CLONE_NEWUSER | sc.CLONE_NEWPID | sc.CLONE_NEWTIME)
+    if remaining:
+        sc.unshare(remaining)
+
+    if not ctx.no_new_keyring:
+        try:
+            sc.keyctl_join_session_keyring(f"_ses.{ctx.container_id}")
+        except OSError as exc:
+            if exc.errno not in (38, 1, 13, 122):  # ENOSYS, EPERM, EACCES, EDQUOT: carry on as runc does
+                raise
+
+    # everything used after pivot_root is imported now: the source tree is not
+    # visible from inside the container
+    from pyrkt.linux import capabilities
+    from pyrkt.oci import process as pr
+    from pyrkt.oci.rootfs import Rootfs
+
+    if cfg.sysctl:
+        from pyrkt.oci.sysctl import apply_sysctl
+    if ctx.console_sock is not None:
+        from pyrkt.oci.console import setup_console
+    seccomp_filter = None
+    if cfg.seccomp:
+        from pyrkt.linux.seccomp import compile_filter
+
+        seccomp_filter = compile_filter(cfg.seccomp)
+    import resource  # noqa: F401  (used by set_rlimits)
+    import signal  # noqa: F401  (used by restore_signals)
+
+    rootfs = Rootfs(
+        cfg,
+        ctx.bundle,
+        in_userns=in_userns,
+        new_netns=bool(cfg.new_ns_flags() & sc.CLONE_NEWNET),
+        new_cgroupns=bool(cfg.new_ns_flags() & sc.CLONE_NEWCGROUP),
+    )
+    rootfs.prepare()
+    rootfs.pivot(ctx.no_pivot)
+
+    if cfg.hostname is not None and cfg.ns("uts") is not None:
+        sc.sethostname(cfg.hostname)
+    if cfg.domainname:
+        sc.setdomainname(str(cfg.domainname))
+    if cfg.sysctl:
+        apply_sysctl(cfg)
+    rootfs.finalize()
+
+    proc = cfg.process
+    if ctx.console_sock is not None:
+        setup_console(ctx.console_sock, proc.console_size)
+        ctx.console_sock.close()
+    else:
+        os.setsid()
+
+    if proc.rlimits:
+        pr.set_rlimits(proc)
+    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
+    try:
+        os.chdir(proc.cwd)
+    except OSError as exc:
+        raise pr.ProcessSetupError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {exc.strerror}") from None
+
+    last = capabilities.last_cap()
+    caps = capabilities.CapabilitySets(proc.capabilities, last) if proc.capabilities is not None else None
+    if seccomp_filter is not None and not proc.no_new_privileges:
+        # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
+        seccomp_filter.load()
+        seccomp_filter = None
+    pr.switch_user(proc, caps, last, in_userns)
+    if proc.no_new_privileges:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+
+    path = pr.lookup_executable(proc)
+    sc.close_range_cloexec(3 + ctx.preserve_fds)
+    for fd in range(3, 3 + ctx.preserve_fds):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    pr.restore_signals()
+
+    sync.send(ctx.sync_sock, "ready")
+    ctx.sync_sock.close()
+
+    # block until `start` connects; a closed listener (delete) ends us
+    conn, _ = ctx.exec_sock.accept()
+    ctx.exec_sock.close()
+    conn.recv(1)
+    if seccomp_filter is not None:
+        seccomp_filter.load()
+    env = {}
+    for item in proc.env:
+        name, eq, value = item.partition("=")
+        if eq:
+            env[name] = value
+    try:
+        os.execve(path, proc.args, env)
+    except OSError as exc:
+        message = pr.exec_failure(exc, proc.args[0])
+        try:
+            conn.send(message.encode())
+        except OSError:
+            pass
+        os.write(2, f"pyrkt-runtime: {message}\n".encode())
+        os._exit(127 if exc.errno == 2 else 126)

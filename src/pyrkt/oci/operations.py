@@ -1,0 +1,456 @@
+"""The runtime's operations: create, start, state, kill, delete, run, list.
+
+This is the library `pyrkt-runtime` is a command line for, and that `rkt`
+calls in process. Each operation takes the state root and a container id,
+locks the container's directory, derives its status, checks the lifecycle
+table, and acts. Errors are raised as RuntimeFailure (one line).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+from pyrkt.linux import syscalls as sc
+from pyrkt.oci import lifecycle, sync
+from pyrkt.oci.config import Config, ConfigError, load
+from pyrkt.oci.errors import RuntimeFailure, describe
+from pyrkt.oci.state import ContainerState, StateDir, StateError, proc_start_time, rfc3339_now, state_json, status_of
+
+DEFAULT_ROOT = "/run/pyrkt-runtime"
+
+
+class CreateOptions:
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds")
+
+    def __init__(
+        self,
+        bundle: str = ".",
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+    ) -> None:
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+
+
+def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def _write_id_maps(pid: int, cfg: Config) -> None:
+    for name, maps in (("uid_map", cfg.uid_mappings), ("gid_map", cfg.gid_mappings)):
+        text = "".join(m.line() for m in maps)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as exc:
+            raise RuntimeFailure(f"writing {name} ({text.strip()!r}): {exc.strerror}") from None
+
+
+def create(root: str, container_id: str, opts: CreateOptions, console: socket.socket | None = None) -> ContainerState:
+    """Create a container: its init is left blocked before execve, waiting for start.
+
+    `console` is an already-connected socket to send the terminal to (used by
+    `run` in the foreground); otherwise `opts.console_socket` is connected.
+    """
+    bundle = os.path.abspath(opts.bundle)
+    try:
+        cfg = load(bundle)
+    except ConfigError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    StateDir(root, container_id)  # validates the id before anything is read or written
+    proc = cfg.process
+    if proc.terminal and opts.console_socket is None and console is None:
+        raise RuntimeFailure("cannot allocate tty if pyrkt-runtime will detach without setting console socket")
+    if not proc.terminal and (opts.console_socket is not None or console is not None):
+        raise RuntimeFailure("cannot use console socket if pyrkt-runtime will not allocate tty")
+    if cfg.sysctl:
+        from pyrkt.oci.sysctl import SysctlError, check
+
+        try:
+            check(cfg)
+        except SysctlError as exc:
+            raise RuntimeFailure(str(exc)) from None
+    if proc.capabilities is not None:
+        from pyrkt.linux.capabilities import CapabilityError, CapabilitySets, last_cap
+
+        try:
+            CapabilitySets(proc.capabilities, last_cap())
+        except CapabilityError as exc:
+            raise RuntimeFailure(f"config.json: process.capabilities: {exc}") from None
+    if cfg.seccomp:
+        from pyrkt.linux.seccomp import SeccompError, compile_filter
+
+        try:
+            compile_filter(cfg.seccomp)
+        except SeccompError as exc:
+            raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
+
+    sd = StateDir(root, container_id)
+    try:
+        sd.create()
+    except StateError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    pid = 0
+    console_sock = console
+    try:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(sd.exec_socket)
+        listener.listen(1)
+        parent_sock, child_sock = sync.pair()
+        if console_sock is None and opts.console_socket is not None:
+            console_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                console_sock.connect(opts.console_socket)
+            except OSError as exc:
+                raise RuntimeFailure(f"connecting to console socket {opts.console_socket}: {exc.strerror}") from None
+
+        pid_path = cfg.ns_path("pid")
+        if pid_path:
+            fd = os.open(pid_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.setns(fd, sc.CLONE_NEWPID)  # affects our children only
+            except OSError as exc:
+                raise RuntimeFailure(f"joining pid namespace {pid_path}: {os.strerror(exc.errno)}") from None
+            finally:
+                os.close(fd)
+        clone_flags = cfg.new_ns_flags() & (sc.CLONE_NEWUSER | sc.CLONE_NEWPID)
+        if cfg.ns_path("user"):
+            # the new pid namespace is then created after joining the user namespace
+            clone_flags &= ~sc.CLONE_NEWUSER
+
+        from pyrkt.oci import init
+
+        ctx = init.InitContext(
+            cfg, bundle, container_id, child_sock, listener, console_sock,
+            opts.no_pivot, opts.no_new_keyring, opts.preserve_fds, clone_flags,
+        )
+        pid = sc.clone(clone_flags)
+        if pid == 0:
+            # the directory lock must stay with create alone: the init would otherwise
+            # hold it (a shared open file description) until it execs
+            os.close(sd.fd)
+            parent_sock.close()
+            init.run(ctx)  # never returns
+        child_sock.close()
+        listener.close()
+        if console_sock is not None and console is None:
+            console_sock.close()
+
+        if clone_flags & sc.CLONE_NEWUSER:
+            _write_id_maps(pid, cfg)
+        if proc.oom_score_adj is not None:
+            from pyrkt.oci.process import ProcessSetupError, set_oom_score_adj
+
+            try:
+                set_oom_score_adj(pid, proc.oom_score_adj)
+            except ProcessSetupError as exc:
+                raise RuntimeFailure(str(exc)) from None
+        try:
+            sync.send(parent_sock, "go")
+            msg = sync.recv(parent_sock)
+        except (OSError, sync.SyncError):
+            raise RuntimeFailure("container init exited before it was ready") from None
+        if msg.get("type") == "error":
+            raise RuntimeFailure(f"unable to start container process: {msg.get('msg')}")
+        if msg.get("type") != "ready":
+            raise RuntimeFailure(f"unexpected message from container init: {msg!r}")
+        parent_sock.close()
+
+        info = proc_start_time(pid)
+        state = ContainerState(
+            id=container_id,
+            pid=pid,
+            bundle=bundle,
+            rootfs=cfg.root_path,
+            created=rfc3339_now(),
+            starttime=info[1] if info else 0,
+            annotations=cfg.annotations,
+            config=cfg.raw,
+            owner_uid=os.getuid(),
+        )
+        sd.write(state)
+        if opts.pid_file:
+            _write_atomic(opts.pid_file, str(pid).encode())
+        sd.close()
+        return state
+    except BaseException:
+        if pid > 0:
+            _kill_and_reap(pid)
+        sd.remove()
+        raise
+
+
+def _kill_and_reap(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _open(root: str, container_id: str, shared: bool = False) -> tuple[StateDir, ContainerState | None, str]:
+    try:
+        sd = StateDir(root, container_id)
+        sd.open(lock=True, shared=shared)
+        state = sd.read()
+    except StateError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    return sd, state, status_of(sd, state)
+
+
+def _check(op: str, status: str, container_id: str, forced: bool = False) -> None:
+    try:
+        lifecycle.check(op, status, container_id, forced)
+    except lifecycle.LifecycleError as exc:
+        raise RuntimeFailure(str(exc)) from None
+
+
+def start(root: str, container_id: str) -> ContainerState:
+    sd, state, status = _open(root, container_id)
+    try:
+        _check("start", status, container_id)
+        assert state is not None
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            conn.connect(sd.exec_socket)
+            conn.send(b"\0")
+            reply = conn.recv(4096)  # EOF once execve has closed the init's end
+        except OSError as exc:
+            raise RuntimeFailure(f"cannot start container {container_id}: {describe(exc)}") from None
+        finally:
+            conn.close()
+            try:
+                os.unlink(sd.exec_socket)
+            except FileNotFoundError:
+                pass
+        if reply:
+            raise RuntimeFailure(f"unable to start container process: {reply.decode(errors='replace')}")
+        return state
+    finally:
+        sd.close()
+
+
+def state(root: str, container_id: str) -> dict[str, object]:
+    sd, st, status = _open(root, container_id, shared=True)
+    try:
+        return state_json(sd, st, status)
+    finally:
+        sd.close()
+
+
+def parse_signal(text: str) -> int:
+    """A signal by number or name, with or without SIG."""
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < 65:
+            return number
+        raise RuntimeFailure(f"invalid signal {text!r}")
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
+        base = signal.SIGRTMIN if "MIN" in name else signal.SIGRTMAX
+        offset = int(name[9:]) if name[9:].isdigit() else -1
+        if offset < 0:
+            raise RuntimeFailure(f"invalid signal {text!r}")
+        return int(base + offset if "MIN" in name else base - offset)
+    try:
+        return int(signal.Signals[name])
+    except KeyError:
+        raise RuntimeFailure(f"unknown signal {text!r}") from None
+
+
+def _container_pids(state: ContainerState) -> list[int]:
+    """Every process of the container: from its cgroup, or the pid namespace of its init."""
+    if state.cgroup_paths:
+        from pyrkt.oci.cgroup import procs_of
+
+        pids = procs_of(state.cgroup_paths)
+        if pids:
+            return pids
+    try:
+        init_ns = os.readlink(f"/proc/{state.pid}/ns/pid")
+    except OSError:
+        return []
+    if init_ns == os.readlink("/proc/self/ns/pid"):
+        return [state.pid]
+    pids = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.readlink(f"/proc/{name}/ns/pid") == init_ns:
+                    pids.append(int(name))
+            except OSError:
+                continue
+    return pids
+
+
+def kill(root: str, container_id: str, sig: int = signal.SIGTERM, all_processes: bool = False) -> None:
+    sd, state, status = _open(root, container_id, shared=True)
+    try:
+        _check("kill", status, container_id, forced=all_processes)
+        assert state is not None
+        if status == lifecycle.STOPPED:
+            return
+        targets = _container_pids(state) if all_processes else [state.pid]
+        for pid in targets:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+            except PermissionError as exc:
+                raise RuntimeFailure(f"kill {pid}: {exc.strerror}") from None
+    finally:
+        sd.close()
+
+
+def _wait_gone(state: ContainerState, timeout: float = 10.0) -> None:
+    from pyrkt.oci.state import init_alive
+
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while init_alive(state):
+        try:
+            if os.waitpid(state.pid, os.WNOHANG)[0] == state.pid:
+                return
+        except ChildProcessError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeFailure(f"container {state.id}: init {state.pid} did not exit after SIGKILL")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def delete(root: str, container_id: str, force: bool = False) -> None:
+    sd, state, status = _open(root, container_id)
+    try:
+        if state is None:
+            # we hold the lock, so no create is running: this is a create that died
+            sd.remove()
+            return
+        _check("delete", status, container_id, forced=force)
+        if status != lifecycle.STOPPED:
+            for pid in _container_pids(state) or [state.pid]:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            if status == lifecycle.PAUSED and state.cgroup_paths:
+                from pyrkt.oci.cgroup import thaw
+
+                thaw(state.cgroup_paths)
+            _wait_gone(state)
+        if state.cgroup_paths:
+            from pyrkt.oci.cgroup import destroy
+
+            destroy(state.cgroup_paths)
+        sd.remove()
+    finally:
+        sd.close()
+
+
+def list_containers(root: str) -> list[dict[str, object]]:
+    try:
+        names = sorted(os.listdir(root))
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        try:
+            sd = StateDir(root, name)
+            sd.open(lock=False)
+        except (StateError, RuntimeFailure):
+            continue
+        try:
+            st = sd.read()
+            status = status_of(sd, st)
+            doc = state_json(sd, st, status)
+            doc["owner_uid"] = st.owner_uid if st else 0
+            out.append(doc)
+        except StateError:
+            continue
+        finally:
+            sd.close()
+    return out
+
+
+# -- run: create + start, and in the foreground wait ------------------------
+
+FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGCONT")
+
+
+def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False, keep: bool = False) -> int:
+    """runc run: create and start; in the foreground wait and return the exit status."""
+    cfg_terminal = False
+    console_parent = console_child = None
+    if not detach and opts.console_socket is None:
+        try:
+            cfg_terminal = load(os.path.abspath(opts.bundle)).process.terminal
+        except ConfigError as exc:
+            raise RuntimeFailure(str(exc)) from None
+        if cfg_terminal:
+            console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    state = create(root, container_id, opts, console=console_child)
+    master = -1
+    if console_child is not None:
+        console_child.close()
+        from pyrkt.oci.console import receive_master
+
+        assert console_parent is not None
+        master = receive_master(console_parent)
+        console_parent.close()
+    try:
+        start(root, container_id)
+    except RuntimeFailure:
+        try:
+            delete(root, container_id, force=True)
+        except RuntimeFailure:
+            pass
+        raise
+    if detach:
+        return 0
+    pid = state.pid
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for name in FORWARDED_SIGNALS:
+        signal.signal(getattr(signal, name), forward)
+    if master >= 0:
+        from pyrkt.oci.tty_proxy import proxy
+
+        proxy(master, pid)
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        code = 128 - code
+    if not keep:
+        try:
+            delete(root, container_id, force=True)
+        except RuntimeFailure:
+            pass
+    return code

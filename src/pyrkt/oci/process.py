@@ -1,0 +1,138 @@
+"""Turning the calling process into the container's process: the last steps before execve.
+
+Shared by the container init (create) and `exec`: rlimits, user and groups,
+capabilities, no_new_privs, the executable's lookup in the container's PATH,
+signal dispositions, and the final execve. Messages follow runc's wording,
+because podman maps "executable file not found in $PATH" to exit 127 and
+"permission denied" to 126.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from pyrkt.linux import capabilities, syscalls as sc
+from pyrkt.oci.config import Process
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class ProcessSetupError(Exception):
+    pass
+
+
+def set_rlimits(proc: Process) -> None:
+    import resource
+
+    for rl in proc.rlimits:
+        try:
+            resource.setrlimit(rl.resource, (_limit(rl.soft), _limit(rl.hard)))
+        except ValueError:
+            raise ProcessSetupError(f"rlimit {rl.name}: soft limit {rl.soft} is above hard limit {rl.hard}") from None
+        except OSError as exc:
+            cur_soft, cur_hard = resource.getrlimit(rl.resource)
+            if exc.errno == 1:
+                raise ProcessSetupError(
+                    f"rlimit {rl.name}: cannot raise the hard limit to {rl.hard} above the runtime's own "
+                    f"({_show(cur_hard)}): that needs CAP_SYS_RESOURCE, which this runtime does not have"
+                ) from None
+            raise ProcessSetupError(f"rlimit {rl.name}: {exc.strerror}") from None
+
+
+def _limit(value: int) -> int:
+    # the spec's "unlimited" is 2^64-1; Python's resource module says -1
+    return -1 if value >= 2**63 - 1 or value < 0 else value
+
+
+def _show(value: int) -> str:
+    return "unlimited" if value == -1 else str(value)
+
+
+def set_oom_score_adj(pid: int | str, value: int) -> None:
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except OSError as exc:
+        if exc.errno in (1, 13):
+            raise ProcessSetupError(
+                f"oomScoreAdj {value}: lowering the OOM score needs CAP_SYS_RESOURCE, which this runtime does not have"
+            ) from None
+        raise ProcessSetupError(f"oomScoreAdj {value}: {exc.strerror}") from None
+
+
+def switch_user(proc: Process, caps: capabilities.CapabilitySets | None, last_cap: int, in_userns: bool) -> None:
+    """Drop the bounding set, become the container user keeping capabilities, apply the sets."""
+    if caps is not None:
+        caps.drop_bounding(last_cap)
+    user = proc.user
+    sc.prctl(sc.PR_SET_KEEPCAPS, 1)
+    try:
+        try:
+            os.setgroups(user.additional_gids)
+        except OSError as exc:
+            # setgroups is denied in a user namespace with setgroups=deny (rootless)
+            if not (in_userns and exc.errno == 1 and not user.additional_gids):
+                raise ProcessSetupError(f"setgroups {user.additional_gids}: {exc.strerror}") from None
+        try:
+            os.setresgid(user.gid, user.gid, user.gid)
+        except OSError as exc:
+            raise ProcessSetupError(f"setgid {user.gid}: {exc.strerror} (not mapped in the user namespace?)") from None
+        try:
+            os.setresuid(user.uid, user.uid, user.uid)
+        except OSError as exc:
+            raise ProcessSetupError(f"setuid {user.uid}: {exc.strerror} (not mapped in the user namespace?)") from None
+    finally:
+        sc.prctl(sc.PR_SET_KEEPCAPS, 0)
+    if caps is not None:
+        caps.apply(last_cap)
+
+
+def lookup_executable(proc: Process) -> str:
+    """Find args[0] as execve will, in the container's PATH; runc's messages."""
+    name = proc.args[0]
+    if "/" in name:
+        _check_executable(name, name)
+        return name
+    path = proc.env_value("PATH")
+    if path is None:
+        path = DEFAULT_PATH
+    for directory in path.split(":"):
+        candidate = os.path.join(directory or ".", name)
+        try:
+            st = os.stat(candidate)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and os.access(candidate, os.X_OK):
+            return candidate
+    raise ProcessSetupError(f'exec: "{name}": executable file not found in $PATH')
+
+
+def _check_executable(name: str, path: str) -> None:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise ProcessSetupError(f'exec: "{name}": stat {path}: {exc.strerror.lower() if exc.strerror else exc}') from None
+    if stat.S_ISDIR(st.st_mode):
+        raise ProcessSetupError(f'exec: "{name}": is a directory: permission denied')
+    if not os.access(path, os.X_OK):
+        raise ProcessSetupError(f'exec: "{name}": permission denied')
+
+
+def restore_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; a container must start with defaults."""
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGWINCH):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def exec_failure(exc: OSError, name: str) -> str:
+    if exc.errno == 2:
+        return f'exec: "{name}": no such file or directory'
+    if exc.errno == 13:
+        return f'exec: "{name}": permission denied'
+    if exc.errno == 8:
+        return f'exec: "{name}": exec format error'
+    return f'exec: "{name}": {exc.strerror}'

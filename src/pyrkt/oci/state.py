@@ -1,0 +1,270 @@
+"""Container state on disk: one directory per container under `--root`.
+
+```
+<root>/<id>/state.json   the record below, written atomically (temp, fsync, rename)
+<root>/<id>/exec.sock    present from create until start: the init waits on it
+```
+The status is not stored but derived, so it can never be stale: no state.json
+yet is `creating`; a dead (or zombie, or reused) init pid is `stopped`; a live
+init with exec.sock is `created`; a frozen cgroup is `paused`; else `running`.
+Commands on one id are serialised by an flock on its directory.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import time
+
+from pyrkt.oci import lifecycle
+
+STATE_FILE = "state.json"
+EXEC_SOCKET = "exec.sock"
+
+
+class StateError(Exception):
+    """Unknown container, invalid id, or an id that exists already."""
+
+
+def validate_id(container_id: str) -> None:
+    """An id names a directory under --root: it must not escape it."""
+    if not container_id:
+        raise StateError("container id cannot be empty")
+    if container_id in (".", "..") or "/" in container_id or "\0" in container_id:
+        raise StateError(f"invalid container id {container_id!r}: must not contain '/' or be '.' or '..'")
+    if len(container_id) > 1024:
+        raise StateError("invalid container id: longer than 1024 characters")
+    for ch in container_id:
+        if not (ch.isalnum() or ch in "_+-.") or not ch.isascii():
+            raise StateError(f"invalid container id {container_id!r}: use letters, digits, '_', '+', '-' and '.'")
+
+
+def rfc3339_now() -> str:
+    ns = time.time_ns()
+    secs, frac = divmod(ns, 1_000_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
+
+
+def proc_start_time(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) of a process, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # the command name may contain spaces and parentheses: split after the last ')'
+    rest = data[data.rindex(b")") + 2:].split()
+    return rest[0].decode(), int(rest[19])
+
+
+class ContainerState:
+    """What a later command needs to know about a container."""
+
+    __slots__ = ("id", "pid", "bundle", "rootfs", "created", "starttime", "annotations", "config", "cgroup_paths", "owner_uid", "extra")
+
+    def __init__(
+        self,
+        id: str,
+        pid: int,
+        bundle: str,
+        rootfs: str,
+        created: str,
+        starttime: int,
+        annotations: dict[str, str],
+        config: dict[str, object],
+        cgroup_paths: dict[str, str] | None = None,
+        owner_uid: int = 0,
+        extra: dict[str, object] | None = None,
+    ) -> None:
+        self.id = id
+        self.pid = pid
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.starttime = starttime
+        self.annotations = annotations
+        self.config = config
+        self.cgroup_paths = cgroup_paths or {}
+        self.owner_uid = owner_uid
+        self.extra = extra or {}
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "pid": self.pid,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "starttime": self.starttime,
+            "annotations": self.annotations,
+            "cgroup_paths": self.cgroup_paths,
+            "owner_uid": self.owner_uid,
+            "extra": self.extra,
+            "config": self.config,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> "ContainerState":
+        return cls(
+            id=str(data["id"]),
+            pid=int(data["pid"]),  # type: ignore[call-overload]
+            bundle=str(data["bundle"]),
+            rootfs=str(data.get("rootfs", "")),
+            created=str(data.get("created", "")),
+            starttime=int(data.get("starttime", 0)),  # type: ignore[call-overload]
+            annotations=dict(data.get("annotations") or {}),  # type: ignore[call-overload]
+            config=dict(data.get("config") or {}),  # type: ignore[call-overload]
+            cgroup_paths=dict(data.get("cgroup_paths") or {}),  # type: ignore[call-overload]
+            owner_uid=int(data.get("owner_uid", 0)),  # type: ignore[call-overload]
+            extra=dict(data.get("extra") or {}),  # type: ignore[call-overload]
+        )
+
+    def oci_version(self) -> str:
+        from pyrkt import OCI_VERSION
+
+        return str(self.config.get("ociVersion") or OCI_VERSION)
+
+
+class StateDir:
+    """The directory of one container; holds its lock while open."""
+
+    def __init__(self, root: str, container_id: str) -> None:
+        validate_id(container_id)
+        self.root = root
+        self.id = container_id
+        self.path = os.path.join(root, container_id)
+        self.fd = -1
+
+    # -- creation and locking -------------------------------------------
+    def create(self) -> None:
+        """Make the directory (failing if the id exists) and lock it."""
+        try:
+            os.mkdir(self.path, 0o711)
+        except FileExistsError:
+            raise StateError(f"container with id exists: {self.id}") from None
+        except FileNotFoundError:
+            os.makedirs(self.root, 0o711, exist_ok=True)
+            try:
+                os.mkdir(self.path, 0o711)
+            except FileExistsError:
+                raise StateError(f"container with id exists: {self.id}") from None
+        self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def open(self, lock: bool = True, shared: bool = False) -> None:
+        """Open an existing container's directory, optionally locking it."""
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise StateError(f"container does not exist: {self.id}") from None
+        if lock:
+            fcntl.flock(self.fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    # -- state file -------------------------------------------------------
+    def write(self, state: ContainerState) -> None:
+        data = json.dumps(state.to_json(), separators=(",", ":")).encode()
+        tmp = os.path.join(self.path, ".state.json.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, os.path.join(self.path, STATE_FILE))
+
+    def read(self) -> ContainerState | None:
+        """The record, or None while the container is still being created."""
+        try:
+            with open(os.path.join(self.path, STATE_FILE), "rb") as f:
+                return ContainerState.from_json(json.loads(f.read()))
+        except FileNotFoundError:
+            return None
+        except ValueError as exc:
+            raise StateError(f"container {self.id}: corrupt state file: {exc}") from None
+
+    @property
+    def exec_socket(self) -> str:
+        return os.path.join(self.path, EXEC_SOCKET)
+
+    def remove(self) -> None:
+        """Remove the directory and what is in it (a flat directory)."""
+        try:
+            names = os.listdir(self.path)
+        except FileNotFoundError:
+            return
+        for name in names:
+            try:
+                os.unlink(os.path.join(self.path, name))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(self.path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+        self.close()
+
+
+def init_alive(state: ContainerState) -> bool:
+    info = proc_start_time(state.pid) if state.pid > 0 else None
+    if info is None:
+        return False
+    letter, start = info
+    if letter in ("Z", "X", "x"):
+        return False
+    return state.starttime == 0 or start == state.starttime
+
+
+def status_of(sd: StateDir, state: ContainerState | None) -> str:
+    if state is None:
+        return lifecycle.CREATING
+    if not init_alive(state):
+        return lifecycle.STOPPED
+    if os.path.exists(sd.exec_socket):
+        return lifecycle.CREATED
+    if state.cgroup_paths and _frozen(state.cgroup_paths):
+        return lifecycle.PAUSED
+    return lifecycle.RUNNING
+
+
+def _frozen(paths: dict[str, str]) -> bool:
+    freezer = paths.get("freezer")
+    try:
+        if freezer:
+            with open(os.path.join(freezer, "freezer.state")) as f:
+                return f.read().strip() in ("FROZEN", "FREEZING")
+        unified = paths.get("")
+        if unified:
+            with open(os.path.join(unified, "cgroup.freeze")) as f:
+                return f.read().strip() == "1"
+    except OSError:
+        return False
+    return False
+
+
+def state_json(sd: StateDir, state: ContainerState | None, status: str) -> dict[str, object]:
+    """The runtime-spec state document, with runc's extra fields."""
+    from pyrkt import OCI_VERSION
+
+    if state is None:
+        return {"ociVersion": OCI_VERSION, "id": sd.id, "status": status, "pid": 0, "bundle": "", "annotations": {}}
+    doc: dict[str, object] = {
+        "ociVersion": state.oci_version(),
+        "id": state.id,
+        "pid": state.pid if status != lifecycle.STOPPED else 0,
+        "status": status,
+        "bundle": state.bundle,
+        "rootfs": state.rootfs,
+        "created": state.created,
+        "owner": "",
+    }
+    if state.annotations:
+        doc["annotations"] = state.annotations
+    return doc
