@@ -282,7 +282,7 @@ def test_v2_lifecycle(unified_parent, procs, tmp_path):
     m = CgroupManager.for_path(name + "/c", "c", layout=lay)
     assert m.mode == "v2"
     m.create()
-    d = m.paths()["unified"]
+    d = m.paths()[""]
     counter = tmp_path / "n"
     counter.write_text("0")
     p = spawn(f"fd = os.open({str(counter)!r}, os.O_WRONLY)\nn = 0\nwhile True:\n    n += 1\n    os.pwrite(fd, b'%20d' % n, 0)\n")
@@ -332,10 +332,10 @@ def test_hybrid_hugetlb_on_unified(v1, cgroup_parent):
     m.create()
     try:
         m.apply({"hugepageLimits": [{"pageSize": "2MB", "limit": 4 << 20}]})
-        assert read(m.paths()["unified"] + "/hugetlb.2MB.max") == str(4 << 20)
+        assert read(m.paths()[""] + "/hugetlb.2MB.max") == str(4 << 20)
     finally:
         m.destroy()
-        os.rmdir(os.path.dirname(m.paths()["unified"]))
+        os.rmdir(os.path.dirname(m.paths()[""]))
         if "hugetlb" not in was:
             with open(root + "/cgroup.subtree_control", "w") as f:
                 f.write("-hugetlb")

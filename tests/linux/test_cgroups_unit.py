@@ -133,7 +133,7 @@ def test_for_path_v1_absolute_and_relative():
     assert p["memory"] == "/sys/fs/cgroup/memory/pyrkt/c1"
     assert p["cpu"] == p["cpuacct"] == "/sys/fs/cgroup/cpu,cpuacct/pyrkt/c1"
     assert p["name=systemd"] == "/sys/fs/cgroup/systemd/pyrkt/c1"
-    assert p["unified"] == "/sys/fs/cgroup/unified/pyrkt/c1"
+    assert p[""] == "/sys/fs/cgroup/unified/pyrkt/c1"
     rel = CgroupManager.for_path("ctr/c1", "c1", layout=hybrid()).paths()
     assert rel["memory"] == "/sys/fs/cgroup/memory/process_api/abc/ctr/c1"  # under our own cgroup
     assert rel["cpu"] == "/sys/fs/cgroup/cpu,cpuacct/x/ctr/c1"
@@ -143,9 +143,9 @@ def test_for_path_v1_absolute_and_relative():
 def test_for_path_v2_relative_uses_parent_of_own():
     m = CgroupManager.for_path("c1", "c1", layout=v2())
     assert m.mode == "v2"
-    assert m.paths() == {"unified": "/sys/fs/cgroup/user.slice/user-0.slice/c1"}
+    assert m.paths() == {"": "/sys/fs/cgroup/user.slice/user-0.slice/c1"}
     m = CgroupManager.for_path("a-b.slice:pfx:id", "id", systemd=True, layout=v2())
-    assert m.paths() == {"unified": "/sys/fs/cgroup/a.slice/a-b.slice/pfx-id.scope"}
+    assert m.paths() == {"": "/sys/fs/cgroup/a.slice/a-b.slice/pfx-id.scope"}
 
 
 def test_from_paths_roundtrip():
@@ -154,6 +154,8 @@ def test_from_paths_roundtrip():
     assert m2.mode == "v1" and m2.paths() == m.paths()
     m3 = CgroupManager.from_paths(CgroupManager.for_path(None, "c1", layout=v2()).paths())
     assert m3.mode == "v2"
+    assert m3.paths() == {"": "/sys/fs/cgroup/pyrkt/c1"}  # runc's key for the v2 hierarchy
+    assert CgroupManager.from_paths({"unified": "/sys/fs/cgroup/x"}).paths() == {"": "/sys/fs/cgroup/x"}
     with pytest.raises(CgroupError):
         CgroupManager.from_paths({})
 

@@ -52,7 +52,8 @@ __all__ = [
 ]
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-UNIFIED = "unified"  # key of the cgroup2 hierarchy in paths() (v2 and hybrid)
+UNIFIED = "unified"  # internal name of the cgroup2 hierarchy (v2 and hybrid)
+V2_KEY = ""  # its key in paths(), as in runc's state.json cgroup_paths
 DEFAULT_PARENT = "/pyrkt"
 DEFAULT_SLICE = "system.slice"
 DEFAULT_SCOPE_PREFIX = "pyrkt"
@@ -943,12 +944,17 @@ class CgroupManager:
         """Rebuild a manager from :meth:`paths` output saved in container state."""
         if not paths:
             raise CgroupError("no cgroup paths recorded")
-        mode = "v2" if set(paths) == {UNIFIED} else "v1"
-        return cls(mode, paths)
+        dirs = {(UNIFIED if k in (V2_KEY, UNIFIED) else k): v for k, v in paths.items()}
+        mode = "v2" if set(dirs) == {UNIFIED} else "v1"
+        return cls(mode, dirs)
 
     def paths(self) -> dict[str, str]:
-        """Controller (``memory``, ``name=systemd``, ``unified`` …) → cgroup directory."""
-        return dict(self._dirs)
+        """Controller (``memory``, ``name=systemd`` …) → cgroup directory.
+
+        The cgroup2 hierarchy (all of v2, or the hybrid mount) is under the
+        key ``""``, as runc records it in its state's ``cgroup_paths``.
+        """
+        return {(V2_KEY if k == UNIFIED else k): v for k, v in self._dirs.items()}
 
     # ---- internals ----------------------------------------------------
 
@@ -1427,7 +1433,7 @@ def cgroup_mount_plan(
     named after the host's mount directory, plus symlinks.
     """
     dest = dest.rstrip("/") or "/"
-    dirs = manager.paths()
+    dirs = manager._dirs
     if manager.mode == "v2":
         return [("cgroup2", dest)] if cgroupns else [("bind", dirs[UNIFIED], dest)]
     layout = layout or detect_layout()
