@@ -77,7 +77,7 @@ global options:
   --log FILE          write log lines to FILE
   --log-format FMT    text or json (json: {"level":"error","msg":...})
   --debug             log debug information
-  --systemd-cgroup    accepted; systemd cgroup paths are not implemented yet
+  --systemd-cgroup    cgroupsPath is slice:prefix:name (written as systemd would)
   --version           print the version
 """
 
@@ -121,11 +121,11 @@ def cmd_create(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     from pyrkt.oci import operations as ops
 
     container_id = _one_id(args, "create")
-    ops.create(ctx.root, container_id, _create_options(flags))
+    ops.create(ctx.root, container_id, _create_options(flags, ctx.systemd_cgroup))
     return 0
 
 
-def _create_options(flags: dict[str, object]) -> object:
+def _create_options(flags: dict[str, object], systemd: bool) -> object:
     from pyrkt.oci.operations import CreateOptions
 
     try:
@@ -141,6 +141,7 @@ def _create_options(flags: dict[str, object]) -> object:
         no_pivot=bool(flags["no_pivot"]),
         no_new_keyring=bool(flags["no_new_keyring"]),
         preserve_fds=preserve,
+        systemd_cgroup=systemd,
     )
 
 
@@ -148,7 +149,7 @@ def cmd_run(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     from pyrkt.oci import operations as ops
 
     container_id = _one_id(args, "run")
-    return ops.run(ctx.root, container_id, _create_options(flags), detach=bool(flags["detach"]), keep=bool(flags["keep"]))  # type: ignore[arg-type]
+    return ops.run(ctx.root, container_id, _create_options(flags, ctx.systemd_cgroup), detach=bool(flags["detach"]), keep=bool(flags["keep"]))  # type: ignore[arg-type]
 
 
 def cmd_start(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
@@ -264,8 +265,6 @@ def main(argv: list[str] | None = None) -> int:
         if flags.get("help"):
             print(f"usage: pyrkt-runtime {usage}")
             return 0
-        if ctx.systemd_cgroup:
-            print("pyrkt-runtime: warning: --systemd-cgroup is not implemented yet; using cgroupfs paths", file=sys.stderr)
         result: int = globals()[handler](ctx, flags, args)
         return result
     except UsageError as exc:

@@ -1,54 +1,26 @@
-"""The runtime's use of cgroups, over `pyrkt.linux.cgroups`.
+"""The runtime's use of cgroups after create, from the paths stored in the state.
 
-Commands other than create only have the paths stored in the state; these
-helpers rebuild what they need from them, and import the cgroup layer only
-when a container has cgroups.
+Commands other than create only have `cgroup_paths` from state.json; the
+manager is rebuilt from them (never re-resolved), and the cgroup layer is
+imported only when a container has cgroups.
 """
 
 from __future__ import annotations
 
-import os
+
+def _manager(paths: dict[str, str]):  # type: ignore[no-untyped-def]
+    from pyrkt.linux.cgroups import CgroupManager
+
+    return CgroupManager.from_paths(paths)
 
 
 def procs_of(paths: dict[str, str]) -> list[int]:
-    pids: set[int] = set()
-    for path in paths.values():
-        for dirpath, _dirs, files in os.walk(path):
-            if "cgroup.procs" in files:
-                try:
-                    with open(os.path.join(dirpath, "cgroup.procs")) as f:
-                        pids.update(int(line) for line in f if line.strip())
-                except OSError:
-                    continue
-        if pids:
-            break
-    return sorted(pids)
+    return list(_manager(paths).procs())
 
 
 def thaw(paths: dict[str, str]) -> None:
-    freezer = paths.get("freezer")
-    try:
-        if freezer:
-            with open(os.path.join(freezer, "freezer.state"), "w") as f:
-                f.write("THAWED")
-        elif paths.get(""):
-            with open(os.path.join(paths[""], "cgroup.freeze"), "w") as f:
-                f.write("0")
-    except OSError:
-        pass
+    _manager(paths).thaw()
 
 
 def destroy(paths: dict[str, str]) -> None:
-    """Remove the container's cgroup directories, deepest first."""
-    import time
-
-    for path in paths.values():
-        for attempt in range(50):
-            try:
-                for dirpath, dirs, _files in os.walk(path, topdown=False):
-                    os.rmdir(dirpath)
-                break
-            except FileNotFoundError:
-                break
-            except OSError:
-                time.sleep(0.01 * (attempt + 1))
+    _manager(paths).destroy()

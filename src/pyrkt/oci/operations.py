@@ -19,11 +19,15 @@ from pyrkt.oci.config import Config, ConfigError, load
 from pyrkt.oci.errors import RuntimeFailure, describe
 from pyrkt.oci.state import ContainerState, StateDir, StateError, proc_start_time, rfc3339_now, state_json, status_of
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrkt.linux.cgroups import CgroupManager
+
 DEFAULT_ROOT = "/run/pyrkt-runtime"
 
 
 class CreateOptions:
-    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds")
+    __slots__ = ("bundle", "pid_file", "console_socket", "no_pivot", "no_new_keyring", "preserve_fds", "systemd_cgroup")
 
     def __init__(
         self,
@@ -33,7 +37,9 @@ class CreateOptions:
         no_pivot: bool = False,
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
+        systemd_cgroup: bool = False,
     ) -> None:
+        self.systemd_cgroup = systemd_cgroup
         self.bundle = bundle
         self.pid_file = pid_file
         self.console_socket = console_socket
@@ -110,7 +116,9 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
         raise RuntimeFailure(str(exc)) from None
     pid = 0
     console_sock = console
+    cgroups = None
     try:
+        cgroups = _make_cgroups(cfg, container_id, opts.systemd_cgroup)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(sd.exec_socket)
         listener.listen(1)
@@ -156,6 +164,12 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
 
         if clone_flags & sc.CLONE_NEWUSER:
             _write_id_maps(pid, cfg)
+        from pyrkt.linux.cgroups import CgroupError
+
+        try:
+            cgroups.add(pid)
+        except CgroupError as exc:
+            raise RuntimeFailure(str(exc)) from None
         if proc.oom_score_adj is not None:
             from pyrkt.oci.process import ProcessSetupError, set_oom_score_adj
 
@@ -184,6 +198,7 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
             starttime=info[1] if info else 0,
             annotations=cfg.annotations,
             config=cfg.raw,
+            cgroup_paths=cgroups.paths(),
             owner_uid=os.getuid(),
         )
         sd.write(state)
@@ -194,8 +209,48 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
     except BaseException:
         if pid > 0:
             _kill_and_reap(pid)
+        if cgroups is not None:
+            try:
+                cgroups.destroy()
+            except Exception:
+                pass
         sd.remove()
         raise
+
+
+def _make_cgroups(cfg: Config, container_id: str, systemd: bool) -> "CgroupManager":
+    """Create the container's cgroups and apply linux.resources, before the init exists.
+
+    The device list gets runc's defaults appended (the devices every
+    container needs, and those of linux.devices), after the config's rules.
+    """
+    from pyrkt.linux.cgroups import DEFAULT_DEVICE_RULES, CgroupError, CgroupManager
+
+    resources = dict(cfg.resources or {})
+    devices = list(resources.get("devices") or [])
+    if devices:
+        devices.extend(DEFAULT_DEVICE_RULES)
+        for dev in cfg.devices:
+            if dev.type in ("c", "b"):
+                devices.append({"allow": True, "type": dev.type, "major": dev.major, "minor": dev.minor, "access": "rwm"})
+        resources["devices"] = devices
+    try:
+        mgr = CgroupManager.for_path(cfg.cgroups_path, container_id, systemd=systemd)
+        mgr.create()
+    except CgroupError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    try:
+        for warning in mgr.apply(resources):
+            import sys
+
+            print(f"pyrkt-runtime: warning: {warning}", file=sys.stderr)
+    except CgroupError as exc:
+        try:
+            mgr.destroy()
+        except CgroupError:
+            pass
+        raise RuntimeFailure(str(exc)) from None
+    return mgr
 
 
 def _kill_and_reap(pid: int) -> None:
