@@ -31,6 +31,21 @@ def spawn(code: str) -> subprocess.Popen:
     )
 
 
+def wait_until(pred, timeout: float = 10.0) -> bool:
+    """Poll ``pred`` (the machine may be busy with other tests): True once it holds."""
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def counter_value(path) -> int:
+    text = path.read_text().strip()
+    return int(text) if text else 0
+
+
 def go(p: subprocess.Popen) -> None:
     assert p.stdin is not None
     p.stdin.write(b"go\n")
@@ -196,11 +211,9 @@ def test_freeze_thaw_stops_progress(v1, cgroup_parent, procs, tmp_path):
     go(p)
 
     def n() -> int:
-        return int(counter.read_text() or 0)
+        return counter_value(counter)
 
-    deadline = time.monotonic() + 10
-    while n() == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_until(lambda: n() > 0)
     assert m.state() == "thawed"
     m.freeze()
     assert m.state() == "frozen"
@@ -209,8 +222,7 @@ def test_freeze_thaw_stops_progress(v1, cgroup_parent, procs, tmp_path):
     assert n() == a
     m.thaw()
     assert m.state() == "thawed"
-    time.sleep(0.1)
-    assert n() > a
+    assert wait_until(lambda: n() > a)
     m.destroy()
 
 
@@ -301,16 +313,15 @@ def test_v2_lifecycle(unified_parent, procs, tmp_path):
     assert read(d + "/cgroup.max.descendants") == "3"
     with pytest.raises(CgroupError, match="memory.max"):
         m.apply({"memory": {"limit": 1 << 30}})  # no memory controller on this v2 mount
-    time.sleep(0.05)
+    assert wait_until(lambda: counter_value(counter) > 0)
     m.freeze()
     assert m.state() == "frozen"
-    a = int(counter.read_text())
+    a = counter_value(counter)
     time.sleep(0.2)
-    assert int(counter.read_text()) == a
+    assert counter_value(counter) == a
     m.thaw()
     assert m.state() == "thawed"
-    time.sleep(0.1)
-    assert int(counter.read_text()) > a
+    assert wait_until(lambda: counter_value(counter) > a)
     st = m.stats()
     assert st["cpu"]["usage"]["total"] > 0
     m.kill_all(signal.SIGKILL)  # cgroup.kill
