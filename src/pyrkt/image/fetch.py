@@ -39,11 +39,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from pyrkt.image.trust import TrustStore
 
 from pyrkt.image.appc import ImageManifest
 from pyrkt.image.digest import Digest, aci_image_id
-from pyrkt.image.discovery import default_labels, discover
 from pyrkt.image.errors import FetchError, ImageError, InvalidManifest, NotFound, SignatureError
 from pyrkt.image.httpclient import Credentials, host_of, load_credentials, make_opener, parse_max_age, request
 from pyrkt.image.mapping import appc_name_for, config_to_manifest
@@ -53,7 +55,6 @@ from pyrkt.image.reference import (AppcNameRef, DockerArchiveRef, DockerRef, Fil
 from pyrkt.image.registry import RegistryClient
 from pyrkt.image.render import find_dependency
 from pyrkt.image.store import ImageRecord, Store
-from pyrkt.image.trust import TrustStore
 
 PULL_POLICIES = ("new", "update", "never")
 _CHUNK = 1 << 20
@@ -121,9 +122,9 @@ def _decompressed(f: IO[bytes]) -> IO[bytes]:
     if head[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=f)  # type: ignore[return-value]
     if head[:3] == b"BZh":
-        return bz2.BZ2File(f)  # type: ignore[return-value]
+        return bz2.BZ2File(f)
     if head == b"\xfd7zXZ\x00":
-        return lzma.LZMAFile(f)  # type: ignore[return-value]
+        return lzma.LZMAFile(f)
     if head[:4] == b"\x28\xb5\x2f\xfd":
         raise FetchError("zstd-compressed ACIs are not supported")
     return f
@@ -193,9 +194,14 @@ class Fetcher:
             raise ImageError(f"invalid pull policy {self.opts.pull_policy!r}: expected one of {', '.join(PULL_POLICIES)}")
         cfg_dirs = [self.opts.system_config, self.opts.local_config, self.opts.user_config]
         self.docker_creds, self.https_creds = load_credentials(cfg_dirs)
-        self.trust = TrustStore(self.opts.local_config, self.opts.system_config, self.opts.user_config)
         self.stats = FetchStats()
         self._stats_lock = threading.Lock()
+
+    @property
+    def trust(self) -> "TrustStore":
+        from pyrkt.image.trust import TrustStore
+
+        return TrustStore(self.opts.local_config, self.opts.system_config, self.opts.user_config)
 
     # -- entry point -------------------------------------------------------
     def fetch(self, text: str) -> str:
@@ -444,6 +450,8 @@ class Fetcher:
             if self.opts.pull_policy == "never":
                 raise NotFound(f"image {ref} is not in the store and --pull-policy=never")
         self.opts.log(f"searching for app image {ref}")
+        from pyrkt.image.discovery import discover
+
         eps = discover(ref.name, labels, allow_http=self.opts.allows("http"), verify_tls=not self.opts.allows("tls"))
         if self.opts.trust_keys_from_https and eps.keys and not self.trust.keys_for(ref.name):
             for key_url in eps.keys:

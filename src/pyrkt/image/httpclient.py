@@ -62,20 +62,29 @@ def load_credentials(config_dirs: list[str]) -> tuple[dict[str, Credentials], di
     return docker, https
 
 
-class _NoRedirectAuth(urllib.request.HTTPRedirectHandler):
-    pass
+class _LazyTLSHandler(urllib.request.HTTPSHandler):
+    """Builds the TLS context on the first https request: loading the CA bundle
+    costs tens of milliseconds that a fetch from a plain-http loopback registry
+    or a local file should not pay."""
+
+    def __init__(self, verify_tls: bool) -> None:
+        super().__init__()
+        self.verify_tls = verify_tls
+        self._ctx: ssl.SSLContext | None = None
+
+    def https_open(self, req: urllib.request.Request):  # type: ignore[no-untyped-def]
+        if self._ctx is None:
+            if self.verify_tls:
+                self._ctx = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+            else:
+                self._ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                self._ctx.check_hostname = False
+                self._ctx.verify_mode = ssl.CERT_NONE
+        return self.do_open(urllib.request.http.client.HTTPSConnection, req, context=self._ctx)  # type: ignore[attr-defined]
 
 
 def make_opener(verify_tls: bool = True) -> urllib.request.OpenerDirector:
-    ctx = ssl.create_default_context()
-    cafile = os.environ.get("SSL_CERT_FILE")
-    if cafile and os.path.exists(cafile):
-        ctx.load_verify_locations(cafile)
-    if not verify_tls:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx), _NoRedirectAuth(),
-                                       urllib.request.ProxyHandler({}))
+    return urllib.request.build_opener(_LazyTLSHandler(verify_tls), urllib.request.ProxyHandler({}))
 
 
 def request(opener: urllib.request.OpenerDirector, url: str, headers: Mapping[str, str] | None = None,

@@ -44,8 +44,10 @@ class RegistryClient:
         if self.scheme is None:
             self.scheme = "https"
             if self.allow_http:
+                # does it speak TLS at all? (an unverified probe: cheap, and only decides the scheme;
+                # the real requests verify the certificate unless --insecure-options=tls)
                 try:
-                    resp = request(self.opener, f"https://{self.registry}/v2/")
+                    resp = request(make_opener(False), f"https://{self.registry}/v2/")
                     resp.close()
                 except FetchError:
                     self.scheme = "http"
@@ -60,7 +62,7 @@ class RegistryClient:
             return
         if scheme != "bearer" or "realm" not in params:
             raise FetchError(f"registry {self.registry}: unsupported authentication {challenge!r}")
-        query = {k: params[k] for k in ("service", "scope") if k in params}
+        query: dict[str, str] = {k: params[k] for k in ("service", "scope") if k in params}
         if "scope" not in query:
             query["scope"] = f"repository:{self.repository}:pull"
         url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(query)
