@@ -64,7 +64,21 @@ def cgroup_parent():
 
 
 @pytest.fixture
-def unified_parent():
+def unified_root_lock():
+    """Serialise tests that change the cgroup2 root's subtree_control (a
+    host-wide setting) across concurrent test runs, so each one restores
+    what it found."""
+    import fcntl
+
+    fd = os.open("/run/pyrkt-tests-cgroup2-root.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+@pytest.fixture
+def unified_parent(unified_root_lock):
     """Same, on the cgroup2 mount (``/sys/fs/cgroup/unified`` on a hybrid host)."""
     name = f"/pyrkt-test-{os.getpid()}-{secrets.token_hex(4)}"
     from pyrkt.linux.cgroups import detect_layout

@@ -331,7 +331,7 @@ def test_v2_lifecycle(unified_parent, procs, tmp_path):
     assert cgroup_mount_plan(m) == [("cgroup2", "/sys/fs/cgroup")]
 
 
-def test_hybrid_hugetlb_on_unified(v1, cgroup_parent):
+def test_hybrid_hugetlb_on_unified(v1, cgroup_parent, unified_root_lock):
     lay = detect_layout()
     if not lay.hybrid or any("hugetlb" in h.controllers for h in lay.hierarchies):
         pytest.skip("hugetlb is not on the hybrid cgroup2 mount here")
