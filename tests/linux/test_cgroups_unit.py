@@ -388,3 +388,10 @@ def test_device_filter_semantics():
     # an allow-all rule ends the program (no unreachable code for the verifier)
     prog = device_filter_program([{"allow": False, "access": "rwm"}, {"allow": True, "access": "rwm"}])
     assert prog[-1][0] == 0x95 and prog[-2] == (0xB7, 0, 0, 0, 1) and len(prog) == 8
+
+
+def test_features():
+    from pyrkt.linux.cgroups import features
+
+    assert features(hybrid()) == {"v1": True, "v2": False, "systemd": True, "systemdUser": False, "rdma": False}
+    assert features(v2())["v2"] is True

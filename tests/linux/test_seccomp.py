@@ -273,3 +273,15 @@ def test_load_without_privilege_needs_no_new_privs():
 
     status = in_child(child)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+def test_features():
+    from pyrkt.linux.seccomp import features
+
+    f = features()
+    assert f["enabled"] is True
+    assert "SCMP_ACT_ERRNO" in f["actions"] and "SCMP_ACT_NOTIFY" not in f["actions"]
+    assert "SCMP_CMP_MASKED_EQ" in f["operators"]
+    assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"} <= set(f["archs"])
+    assert set(f["supportedFlags"]) <= set(f["knownFlags"])
+    assert "SECCOMP_FILTER_FLAG_TSYNC" in f["supportedFlags"]

@@ -35,6 +35,7 @@ __all__ = [
     "Layout",
     "CgroupManager",
     "detect_layout",
+    "features",
     "clean_path",
     "expand_slice",
     "resolve_inner_path",
@@ -220,6 +221,21 @@ def detect_layout() -> Layout:
     if not layout.hierarchies:
         raise CgroupError("no cgroup hierarchy is mounted (looked in /proc/self/mountinfo)")
     return layout
+
+
+def features(layout: Layout | None = None) -> dict[str, bool]:
+    """The ``linux.cgroup`` object of the runtime-spec ``features`` document.
+
+    ``systemd`` is true because ``slice:prefix:name`` paths are supported
+    (written directly, without talking to systemd); ``systemdUser`` and
+    ``rdma`` are true only when usable here.
+    """
+    layout = layout or detect_layout()
+    names = {c for h in layout.hierarchies for c in h.controllers}
+    rdma = "rdma" in names or (
+        layout.mode == "v2" and "rdma" in (_read_opt(os.path.join(layout.hierarchies[0].mountpoint, "cgroup.controllers")) or "").split()
+    )
+    return {"v1": layout.mode == "v1", "v2": layout.mode == "v2", "systemd": True, "systemdUser": False, "rdma": rdma}
 
 
 # --------------------------------------------------------------------------

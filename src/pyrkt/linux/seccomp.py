@@ -29,7 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
-__all__ = ["SeccompError", "SeccompFilter", "compile_filter", "ACTIONS", "ARCHES", "OPERATORS", "FLAGS"]
+__all__ = ["SeccompError", "SeccompFilter", "compile_filter", "features", "libseccomp_version", "ACTIONS", "ARCHES", "OPERATORS", "FLAGS"]
 
 
 class SeccompError(Exception):
@@ -161,6 +161,30 @@ def libseccomp_version() -> tuple[int, int, int]:
     """(major, minor, micro) of the loaded libseccomp."""
     v = _libseccomp().seccomp_version().contents
     return (v.major, v.minor, v.micro)
+
+
+def features() -> dict[str, Any]:
+    """The ``linux.seccomp`` object of the runtime-spec ``features`` document.
+
+    ``supportedFlags`` and the architectures are what this libseccomp can
+    really do; NOTIFY is left out of ``actions`` because pyrkt refuses it.
+    Without libseccomp, ``{"enabled": false}``.
+    """
+    try:
+        lib = _libseccomp()
+    except SeccompError:
+        return {"enabled": False}
+    api = lib.seccomp_api_get()
+    archs = [name for name, lname in ARCHES.items() if lib.seccomp_arch_resolve_name(lname.encode()) != 0]
+    supported = [f for f, need in (("SECCOMP_FILTER_FLAG_TSYNC", 2), ("SECCOMP_FILTER_FLAG_LOG", 3), ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 4)) if api >= need]
+    return {
+        "enabled": True,
+        "actions": sorted(a for a in ACTIONS if a != "SCMP_ACT_NOTIFY"),
+        "operators": sorted(OPERATORS),
+        "archs": sorted(archs),
+        "knownFlags": sorted(list(FLAGS) + list(_KNOWN_UNSUPPORTED_FLAGS)),
+        "supportedFlags": supported,
+    }
 
 
 def _check(rc: int, what: str) -> None:
