@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import needs_root, run_rkt
+from imagefixtures import needs_root, run_rkt
 from imagebuild import Entry, busybox_entries, tar_bytes, write_oci_layout
 
 pytestmark = needs_root
@@ -238,7 +238,7 @@ def test_concurrent_fetch_processes(tmp_path, registry, busybox_layout) -> None:
     write_oci_layout(layout2, [tar_bytes(busybox_entries()), tar_bytes([Entry("x", data=os.urandom(300000))])])
     registry.push_layout(layout2, "latest", "test/conc2")
     data = str(tmp_path / "store")
-    from conftest import RKT, SRC
+    from imagefixtures import RKT, SRC
 
     env = {**os.environ, "PYTHONPATH": SRC}
     refs = [f"docker://{registry.host}/test/conc", f"docker://{registry.host}/test/conc2"] * 3

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import have, needs_root
+from imagefixtures import have, needs_root
 from imagebuild import Entry, busybox_entries, tar_bytes, write_oci_layout
 
 INSECURE = "--insecure-options=image"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import SRC, needs_root
+from imagefixtures import SRC, needs_root
 from imagebuild import Entry, tar_bytes
 from pyrkt.image.errors import UnsafeArchive
 from pyrkt.image.tarsafe import extract_tar

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import RKT, SRC, run_rkt
+from imagefixtures import RKT, SRC, run_rkt
 from imagebuild import Entry, aci_bytes, aci_manifest
 from pyrkt.image.digest import Digest
 from pyrkt.image.errors import DigestMismatch, ImageError

@@ -11,7 +11,7 @@ import tarfile
 
 import pytest
 
-from conftest import needs_root
+from imagefixtures import needs_root
 from imagebuild import Entry, aci_bytes, aci_manifest, busybox_entries
 
 
