@@ -262,6 +262,8 @@ def test_destroy_kills_busy_cgroup(v1, cgroup_parent, procs):
     assert p.wait(5) == -signal.SIGKILL
     assert not m.exists()
     m.destroy()  # idempotent
+    assert m.procs() == [] and m.state() == "thawed"
+    m.kill_all(signal.SIGKILL)  # nothing left to signal: not an error
 
 
 def test_stats_cpu_usage(v1, cgroup_parent, procs):

@@ -1154,6 +1154,8 @@ class CgroupManager:
         """
         import signal as _signal
 
+        if not self.exists():
+            return  # already destroyed: nothing left to signal
         if self.mode == "v2" and sig == _signal.SIGKILL:
             kf = os.path.join(self._dirs[UNIFIED], "cgroup.kill")
             if os.path.exists(kf):
