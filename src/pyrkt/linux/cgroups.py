@@ -414,9 +414,10 @@ def _device_rule(d: dict[str, Any]) -> tuple[bool, str]:
     return allow, f"{typ} {maj}:{mnr} {access}"
 
 
-# The devices every container needs, as runc allows them on top of the
-# config's list (null, zero, full, tty, urandom, random, /dev/pts/*, ptmx,
-# /dev/net/tun is not included).  The runtime appends these after a deny-all.
+# The devices every container may use, as runc allows them on top of the
+# config's list: mknod of any device, null, zero, full, tty, urandom, random,
+# /dev/pts/*, ptmx, and /dev/net/tun (runc 1.2.0 dropped it, 1.2.1 put it
+# back after it broke users).  The runtime appends these to the config's rules.
 DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = tuple(
     {"allow": True, "type": t, "major": ma, "minor": mi, "access": acc}
     for t, ma, mi, acc in (
@@ -430,6 +431,7 @@ DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = tuple(
         ("c", 1, 8, "rwm"),
         ("c", 136, None, "rwm"),
         ("c", 5, 2, "rwm"),
+        ("c", 10, 200, "rwm"),
     )
 )
 
