@@ -116,3 +116,25 @@ def https_server(tmp_path_factory) -> Iterator[HttpsServer]:  # type: ignore[no-
         pytest.skip(f"cannot bind a loopback :443 ({last_error})")
     yield srv
     srv.close()
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):  # type: ignore[no-untyped-def]
+    """In-process code may connect to loopback only: a test that reaches further fails."""
+    import ipaddress
+    import socket
+
+    real_connect = socket.socket.connect
+
+    def connect(self, address):  # type: ignore[no-untyped-def]
+        if self.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                ok = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                ok = host == "localhost"
+            if not ok:
+                raise AssertionError(f"test tried to connect to {address!r}: only loopback is allowed")
+        return real_connect(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)

@@ -112,3 +112,23 @@ def test_trust_discovers_keys(rkt, served) -> None:  # type: ignore[no-untyped-d
     assert r.rc == 0, r.err
     assert f'for prefix "{name}"' in r.err
     assert os.listdir(os.path.join(rkt.config, "trustedkeys/prefix.d", name))
+
+
+def test_dependency_fetched_by_discovery(rkt, served, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    srv, name, _, base_id = served
+    data = aci_bytes(aci_manifest("example.com/child", "1", ["/bin/x"], deps=[{"imageName": name, "labels": [{"name": "version", "value": "1.0"}]}]),
+                     [Entry("child", data=b"c")])
+    path = str(tmp_path / "child.aci")
+    with open(path, "wb") as f:
+        f.write(data)
+    r = rkt("--insecure-options=image", "fetch", path, env=srv.env())
+    assert r.rc == 0, r.err
+    assert "fetching dependency" in r.err
+    assert base_id[:19] in rkt("image", "list", "--no-legend").out
+    # a dependency pinned to another ID is refused
+    bad = aci_bytes(aci_manifest("example.com/child2", "1", ["/bin/x"], deps=[{"imageName": name, "imageID": "sha512-" + "0" * 64}]),
+                    [Entry("child", data=b"c")])
+    with open(path, "wb") as f:
+        f.write(bad)
+    r = rkt("--insecure-options=image", "fetch", path, env=srv.env())
+    assert r.rc == 254 and "pins" in r.err

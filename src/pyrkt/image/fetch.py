@@ -313,7 +313,9 @@ class Fetcher:
                 find_dependency(self.store, dep)
             except NotFound:
                 self.opts.log(f"fetching dependency {dep.name}")
-                self._fetch_name(AppcNameRef(dep.name, dep.labels), for_dependency=True)
+                dep_id = self._fetch_name(AppcNameRef(dep.name, dep.labels), for_dependency=True)
+                if dep.image_id and not dep_id.startswith(dep.image_id[:71]):
+                    raise ImageError(f"{origin}: dependency {dep.name} has ID {dep_id}, but the manifest pins {dep.image_id}")
         labels = manifest.label_map
         if latest is None:
             latest = labels.get("version") in (None, "latest")
