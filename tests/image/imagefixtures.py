@@ -24,7 +24,25 @@ from dataclasses import dataclass, field
 import pytest
 
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "src"))
-RKT = [sys.executable, "-c", "import sys; from pyrkt.cli.rkt import main; sys.exit(main())"]
+# rkt as the tests run it: with a guard that makes any connection off loopback fail loudly
+_GUARD = """
+import ipaddress, socket, sys
+_connect = socket.socket.connect
+def _guarded(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            ok = ipaddress.ip_address(address[0]).is_loopback
+        except ValueError:
+            ok = address[0] == 'localhost'
+        if not ok:
+            sys.stderr.write('TEST GUARD: connection to %r refused: loopback only\\n' % (address,))
+            raise OSError('test guard: only loopback connections are allowed')
+    return _connect(self, address)
+socket.socket.connect = _guarded
+from pyrkt.cli.rkt import main
+sys.exit(main())
+"""
+RKT = [sys.executable, "-c", _GUARD]
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 
