@@ -56,7 +56,51 @@ VERBS: dict[str, tuple[tuple[Flag, ...], str, str]] = {
         "cmd_spec",
         "spec [--bundle DIR] [--rootless]",
     ),
+    "exec": (
+        (
+            Flag("console-socket", takes_value=True), Flag("cwd", takes_value=True),
+            Flag("env, e", takes_value=True, repeat=True), Flag("tty, t"), Flag("user, u", takes_value=True),
+            Flag("additional-gids, g", takes_value=True, repeat=True), Flag("process, p", takes_value=True),
+            Flag("detach, d"), Flag("pid-file", takes_value=True), Flag("process-label", takes_value=True),
+            Flag("apparmor", takes_value=True), Flag("no-new-privs"), Flag("cap, c", takes_value=True, repeat=True),
+            Flag("preserve-fds", takes_value=True, default="0"), Flag("cgroup", takes_value=True, repeat=True),
+            Flag("ignore-paused"), Flag("help, h"),
+        ),
+        "cmd_exec",
+        "exec [options] <container-id> <command> [args...]  |  exec --process FILE <container-id>",
+    ),
+    "ps": (
+        (Flag("format, f", takes_value=True, default="table"), Flag("help, h")),
+        "cmd_ps",
+        "ps [--format table|json] <container-id> [ps options]",
+    ),
+    "pause": ((Flag("help, h"),), "cmd_pause", "pause <container-id>"),
+    "resume": ((Flag("help, h"),), "cmd_resume", "resume <container-id>"),
+    "update": (
+        (
+            Flag("resources, r", takes_value=True), Flag("blkio-weight", takes_value=True),
+            Flag("cpu-period", takes_value=True), Flag("cpu-quota", takes_value=True),
+            Flag("cpu-share", takes_value=True), Flag("cpu-rt-period", takes_value=True),
+            Flag("cpu-rt-runtime", takes_value=True), Flag("cpuset-cpus", takes_value=True),
+            Flag("cpuset-mems", takes_value=True), Flag("kernel-memory", takes_value=True),
+            Flag("kernel-memory-tcp", takes_value=True), Flag("memory", takes_value=True),
+            Flag("memory-reservation", takes_value=True), Flag("memory-swap", takes_value=True),
+            Flag("pids-limit", takes_value=True), Flag("l3-cache-schema", takes_value=True),
+            Flag("mem-bw-schema", takes_value=True), Flag("help, h"),
+        ),
+        "cmd_update",
+        "update [--resources FILE|-] [--memory N] [--cpu-quota N] [--pids-limit N] ... <container-id>",
+    ),
+    "events": (
+        (Flag("stats"), Flag("interval", takes_value=True, default="5s"), Flag("help, h")),
+        "cmd_events",
+        "events [--stats] [--interval 5s] <container-id>",
+    ),
+    "features": ((Flag("help, h"),), "cmd_features", "features"),
 }
+
+# verbs whose arguments after the container id are a command line of their own
+NOT_INTERSPERSED = ("exec", "ps")
 
 USAGE = """usage: pyrkt-runtime [global options] <command> [command options] [arguments]
 
@@ -71,6 +115,13 @@ commands:
   delete   delete a stopped container (--force: any container)
   list     list containers (--format table|json)
   spec     write a default config.json
+  exec     run another process in a container
+  ps       list the processes of a container (--format table|json)
+  pause    freeze every process of a container
+  resume   thaw a paused container
+  update   change a container's cgroup limits
+  events   resource usage and OOM events as JSON lines (--stats: once)
+  features print what this runtime supports (runtime-spec features JSON)
 
 global options:
   --root DIR          state directory (default /run/pyrkt-runtime)
@@ -234,6 +285,79 @@ def cmd_spec(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     return 0
 
 
+def cmd_exec(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci.exec import ExecOptions, execute
+
+    if not args:
+        raise UsageError('"exec" requires a container id (and a command, or --process FILE)')
+    try:
+        preserve = int(str(flags["preserve_fds"]))
+    except ValueError:
+        raise UsageError(f"invalid value {flags['preserve_fds']!r} for --preserve-fds") from None
+    if flags["process"] and len(args) > 1:
+        raise UsageError("exec: give either --process FILE or a command, not both")
+    opts = ExecOptions(
+        args=args[1:], process_file=flags["process"], detach=bool(flags["detach"]), pid_file=flags["pid_file"],
+        tty=bool(flags["tty"]), console_socket=flags["console_socket"], cwd=flags["cwd"], env=flags["env"],
+        user=flags["user"], additional_gids=flags["additional_gids"], caps=flags["cap"],
+        no_new_privs=bool(flags["no_new_privs"]), preserve_fds=preserve, apparmor=flags["apparmor"],
+        process_label=flags["process_label"], ignore_paused=bool(flags["ignore_paused"]), cgroup=flags["cgroup"],
+    )
+    return execute(ctx.root, args[0], opts)
+
+
+def cmd_ps(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci.ps import ps
+
+    if not args:
+        raise UsageError('"ps" requires a container id')
+    sys.stdout.write(ps(ctx.root, args[0], str(flags["format"]), args[1:]))
+    return 0
+
+
+def cmd_pause(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci.pause import pause
+
+    for container_id in args or [_one_id(args, "pause")]:
+        pause(ctx.root, container_id)
+    return 0
+
+
+def cmd_resume(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci.pause import resume
+
+    for container_id in args or [_one_id(args, "resume")]:
+        resume(ctx.root, container_id)
+    return 0
+
+
+def cmd_update(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci.update import resources_from, update
+
+    container_id = _one_id(args, "update")
+    update(ctx.root, container_id, resources_from(flags))
+    return 0
+
+
+def cmd_events(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.oci.events import events, parse_duration
+
+    container_id = _one_id(args, "events")
+    events(ctx.root, container_id, bool(flags["stats"]), parse_duration(str(flags["interval"])))
+    return 0
+
+
+def cmd_features(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    import json
+
+    from pyrkt.oci.features import features
+
+    if args:
+        raise UsageError('"features" takes no arguments')
+    sys.stdout.write(json.dumps(features(), indent=4) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ctx: Context | None = None
@@ -261,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         if spec is None:
             raise UsageError(f"no such command: {verb}")
         flags_spec, handler, usage = spec
-        flags, args = parse(verb_args, flags_spec)
+        flags, args = parse(verb_args, flags_spec, interspersed=verb not in NOT_INTERSPERSED)
         if flags.get("help"):
             print(f"usage: pyrkt-runtime {usage}")
             return 0

@@ -1,0 +1,417 @@
+"""`exec`: run one more process in a running (or created) container.
+
+The new process joins everything the container's init has: every namespace
+(through /proc/<init>/ns/*: user first, mount last), its cgroups (placed by
+the parent before the process can run anything), the container's seccomp
+filter, its rootfs (setns into the mount namespace, then chdir to the cwd),
+its user, capabilities and no_new_privs.
+
+The runtime enters the pid (and time) namespace itself -- setns on those only
+affects children -- so the process it forks is already in the container's pid
+namespace and is a direct child of the runtime: `exec` in the foreground waits
+for it and returns its exit status; with `--detach` it is left to the caller
+(conmon and containerd's shim are subreapers and adopt it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+
+from pyrkt.linux import syscalls as sc
+from pyrkt.oci import lifecycle, sync
+from pyrkt.oci.config import JOIN_ORDER, ConfigError, Process
+from pyrkt.oci.errors import RuntimeFailure, describe
+from pyrkt.oci.state import ContainerState, StateDir, StateError, status_of
+
+NS_FILES = {
+    "user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "pid": "pid",
+    "cgroup": "cgroup", "time": "time", "mount": "mnt",
+}
+NS_FLAGS = {
+    "user": sc.CLONE_NEWUSER, "ipc": sc.CLONE_NEWIPC, "uts": sc.CLONE_NEWUTS, "network": sc.CLONE_NEWNET,
+    "pid": sc.CLONE_NEWPID, "cgroup": sc.CLONE_NEWCGROUP, "time": sc.CLONE_NEWTIME, "mount": sc.CLONE_NEWNS,
+}
+
+
+class ExecOptions:
+    __slots__ = (
+        "args", "process_file", "detach", "pid_file", "tty", "console_socket", "cwd", "env", "user",
+        "additional_gids", "caps", "no_new_privs", "preserve_fds", "apparmor", "process_label", "ignore_paused",
+        "cgroup",
+    )
+
+    def __init__(self, **kw: object) -> None:
+        for name in self.__slots__:
+            setattr(self, name, kw.get(name))
+
+
+def parse_user(text: str) -> tuple[int, int | None]:
+    """`UID[:GID]` as runc's exec --user takes it (numbers only)."""
+    uid_s, colon, gid_s = text.partition(":")
+    try:
+        uid = int(uid_s)
+        gid = int(gid_s) if colon else None
+    except ValueError:
+        raise RuntimeFailure(f"invalid --user {text!r}: use UID[:GID] with numeric ids") from None
+    if uid < 0 or (gid is not None and gid < 0):
+        raise RuntimeFailure(f"invalid --user {text!r}: ids must not be negative")
+    return uid, gid
+
+
+def build_process(state: ContainerState, opts: ExecOptions) -> Process:
+    """The process to run: `--process FILE`, or the container's process with the flags applied."""
+    if opts.process_file:
+        try:
+            with open(str(opts.process_file), "rb") as f:
+                raw = json.loads(f.read())
+        except OSError as exc:
+            raise RuntimeFailure(f"--process {opts.process_file}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise RuntimeFailure(f"--process {opts.process_file}: malformed JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise RuntimeFailure(f"--process {opts.process_file}: the document must be a JSON object")
+    else:
+        if not opts.args:
+            raise RuntimeFailure("exec: no command given: use exec <container-id> <command> [args...] or --process FILE")
+        base = state.config.get("process") or {}
+        raw = json.loads(json.dumps(base))  # a deep copy
+        raw["args"] = list(opts.args)  # type: ignore[arg-type]
+        raw["terminal"] = bool(opts.tty)
+        raw.pop("consoleSize", None)
+    if opts.tty:
+        raw["terminal"] = True
+    if opts.env:
+        raw["env"] = list(raw.get("env") or []) + list(opts.env)  # type: ignore[arg-type]
+    if opts.cwd:
+        raw["cwd"] = opts.cwd
+    user = dict(raw.get("user") or {})
+    if opts.user:
+        uid, gid = parse_user(str(opts.user))
+        user["uid"] = uid
+        if gid is not None:
+            user["gid"] = gid
+    if opts.additional_gids:
+        try:
+            user["additionalGids"] = [int(g) for g in opts.additional_gids]  # type: ignore[attr-defined]
+        except ValueError:
+            raise RuntimeFailure(f"invalid --additional-gids {opts.additional_gids!r}: use numeric group ids") from None
+    raw["user"] = user
+    if opts.caps:
+        caps = dict(raw.get("capabilities") or {})
+        for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+            have = list(caps.get(key) or [])
+            for c in opts.caps:  # type: ignore[attr-defined]
+                name = str(c).upper()
+                name = name if name.startswith("CAP_") else "CAP_" + name
+                if name not in have:
+                    have.append(name)
+            caps[key] = have
+        raw["capabilities"] = caps
+    if opts.no_new_privs:
+        raw["noNewPrivileges"] = True
+    if opts.apparmor:
+        raw["apparmorProfile"] = opts.apparmor
+    if opts.process_label:
+        raw["selinuxLabel"] = opts.process_label
+    try:
+        proc = Process(raw)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        raise RuntimeFailure(str(exc).replace("config.json: ", "exec: ")) from None
+    if proc.capabilities is not None:
+        from pyrkt.linux.capabilities import CapabilityError, CapabilitySets, last_cap
+
+        try:
+            CapabilitySets(proc.capabilities, last_cap())
+        except CapabilityError as exc:
+            raise RuntimeFailure(f"exec: process.capabilities: {exc}") from None
+    from pyrkt.oci.security import SecurityError, check_process
+
+    try:
+        check_process(proc.apparmor_profile, proc.selinux_label)
+    except SecurityError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    return proc
+
+
+def _namespaces_to_join(state: ContainerState) -> list[tuple[str, int]]:
+    """(type, fd) for every namespace of the init that differs from ours, in join order."""
+    linux = state.config.get("linux") or {}
+    listed = {ns.get("type") for ns in (linux.get("namespaces") or []) if isinstance(ns, dict)}  # type: ignore[union-attr]
+    out = []
+    for nstype in JOIN_ORDER:
+        if nstype not in listed:
+            continue
+        name = NS_FILES[nstype]
+        target = f"/proc/{state.pid}/ns/{name}"
+        try:
+            if os.readlink(target) == os.readlink(f"/proc/self/ns/{name}"):
+                continue
+            out.append((nstype, os.open(target, os.O_RDONLY | os.O_CLOEXEC)))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise RuntimeFailure(f"opening {target}: {exc.strerror}") from None
+    return out
+
+
+def execute(root: str, container_id: str, opts: ExecOptions) -> int:
+    try:
+        sd = StateDir(root, container_id)
+        sd.open(lock=True, shared=True)
+        state = sd.read()
+    except StateError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    try:
+        status = status_of(sd, state)
+        if not (opts.ignore_paused and status == lifecycle.PAUSED):
+            try:
+                lifecycle.check("exec", status, container_id)
+            except lifecycle.LifecycleError as exc:
+                raise RuntimeFailure(str(exc)) from None
+        assert state is not None
+        proc = build_process(state, opts)
+        if proc.terminal and opts.detach and not opts.console_socket:
+            raise RuntimeFailure("cannot allocate tty if pyrkt-runtime will detach without setting console socket")
+        if not proc.terminal and opts.console_socket:
+            raise RuntimeFailure("cannot use console socket if pyrkt-runtime will not allocate tty")
+        joins = _namespaces_to_join(state)
+    finally:
+        sd.close()
+    return _spawn(state, proc, opts, joins)
+
+
+def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[tuple[str, int]]) -> int:
+    # every module the child needs, imported before it enters the container's mount namespace
+    from pyrkt.linux import capabilities
+    from pyrkt.oci import process as pr
+    from pyrkt.oci import security
+
+    if proc.terminal:
+        from pyrkt.oci.console import setup_console  # noqa: F401
+    linux = state.config.get("linux") or {}
+    seccomp_filter = None
+    if linux.get("seccomp"):  # type: ignore[union-attr]
+        from pyrkt.linux.seccomp import SeccompError, compile_filter
+
+        try:
+            seccomp_filter = compile_filter(linux["seccomp"])  # type: ignore[index]
+        except SeccompError as exc:
+            raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
+    try:
+        personality = security.personality_value(linux.get("personality"))  # type: ignore[union-attr]
+    except security.SecurityError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    import resource  # noqa: F401  (set_rlimits)
+
+    console_sock: socket.socket | None = None
+    local_master_pair: tuple[socket.socket, socket.socket] | None = None
+    if proc.terminal:
+        if opts.console_socket:
+            console_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                console_sock.connect(str(opts.console_socket))
+            except OSError as exc:
+                raise RuntimeFailure(f"connecting to console socket {opts.console_socket}: {exc.strerror}") from None
+        else:
+            local_master_pair = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            console_sock = local_master_pair[1]
+
+    # pid and time namespaces: entered here, they apply to the child we fork
+    child_joins = []
+    for nstype, fd in joins:
+        if nstype in ("pid", "time"):
+            try:
+                sc.setns(fd, NS_FLAGS[nstype])
+            except OSError as exc:
+                raise RuntimeFailure(f"joining the container's {nstype} namespace: {os.strerror(exc.errno)}") from None
+            os.close(fd)
+        else:
+            child_joins.append((nstype, fd))
+
+    parent_sock, child_sock = sync.pair()
+    preserve = int(opts.preserve_fds or 0)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            parent_sock.close()
+            _child(state, proc, child_sock, child_joins, console_sock, seccomp_filter, personality, preserve, capabilities, pr, security)
+        except BaseException as exc:
+            try:
+                sync.send(child_sock, "error", msg=describe(exc))
+            except BaseException:
+                pass
+            code = 127 if "executable file not found" in describe(exc) else 1
+        os._exit(code)
+
+    child_sock.close()
+    for _, fd in child_joins:
+        os.close(fd)
+    try:
+        if state.cgroup_paths:
+            from pyrkt.linux.cgroups import CgroupError, CgroupManager
+
+            try:
+                mgr = CgroupManager.from_paths(state.cgroup_paths)
+                if opts.cgroup:
+                    mgr = _sub_cgroup(mgr, state.cgroup_paths, list(opts.cgroup))  # type: ignore[call-overload]
+                mgr.add(pid)
+            except CgroupError as exc:
+                raise RuntimeFailure(f"joining the container's cgroup: {exc}") from None
+        if proc.oom_score_adj is not None:
+            try:
+                pr.set_oom_score_adj(pid, proc.oom_score_adj)
+            except pr.ProcessSetupError as exc:
+                raise RuntimeFailure(str(exc)) from None
+        sync.send(parent_sock, "go")
+        master = -1
+        if local_master_pair is not None:
+            local_master_pair[1].close()
+            from pyrkt.oci.console import receive_master
+
+            try:
+                master = receive_master(local_master_pair[0])
+            except Exception:
+                master = -1  # the child failed before the terminal: its error follows
+            local_master_pair[0].close()
+        elif console_sock is not None:
+            console_sock.close()
+        try:
+            msg = sync.recv(parent_sock)
+        except (OSError, sync.SyncError):
+            msg = {}  # closed on execve: the process is running
+        if msg.get("type") == "error":
+            _reap(pid)
+            raise RuntimeFailure(f"exec failed: {msg.get('msg')}" if "executable file" not in str(msg.get("msg")) else str(msg.get("msg")))
+        parent_sock.close()
+    except BaseException:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(pid)
+        raise
+    if opts.pid_file:
+        from pyrkt.oci.operations import _write_atomic
+
+        _write_atomic(str(opts.pid_file), str(pid).encode())
+    if opts.detach:
+        return 0
+    return _wait(pid, master)
+
+
+def _sub_cgroup(mgr, paths: dict[str, str], specs: list[str]):  # type: ignore[no-untyped-def]
+    """`exec --cgroup [controller[,controller]:]path`: a sub-cgroup of the container's."""
+    from pyrkt.linux.cgroups import CgroupManager
+
+    dirs = dict(paths)
+    for spec in specs:
+        ctrls, colon, sub = spec.rpartition(":")
+        if not colon:
+            ctrls, sub = "", spec
+        sub = os.path.normpath("/" + sub).lstrip("/")
+        keys = ctrls.split(",") if ctrls else list(dirs)
+        for key in keys:
+            if key not in paths:
+                raise RuntimeFailure(f"exec --cgroup {spec!r}: the container has no {key!r} cgroup")
+            target = os.path.join(paths[key], sub)
+            if not os.path.isdir(target):
+                raise RuntimeFailure(f"exec --cgroup {spec!r}: {target} does not exist")
+            dirs[key] = target
+    return CgroupManager.from_paths(dirs)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+def _child(state, proc, sock, joins, console_sock, seccomp_filter, personality, preserve, capabilities, pr, security):  # type: ignore[no-untyped-def]
+    msg = sync.recv(sock)
+    if msg.get("type") != "go":
+        raise sync.SyncError("unexpected message")
+    in_userns = False
+    for nstype, fd in joins:
+        try:
+            sc.setns(fd, NS_FLAGS[nstype])
+        except OSError as exc:
+            raise OSError(exc.errno, f"joining the container's {nstype} namespace: {os.strerror(exc.errno)}") from None
+        os.close(fd)
+        if nstype == "user":
+            in_userns = True
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+    if console_sock is not None:
+        from pyrkt.oci.console import setup_console
+
+        setup_console(console_sock, proc.console_size)
+        console_sock.close()
+    if proc.rlimits:
+        pr.set_rlimits(proc)
+    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
+    try:
+        os.chdir(proc.cwd)
+    except OSError as exc:
+        raise pr.ProcessSetupError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {exc.strerror}") from None
+    security.apply_personality(personality)
+    security.apply_process(proc.apparmor_profile, proc.selinux_label)
+    last = capabilities.last_cap()
+    caps = capabilities.CapabilitySets(proc.capabilities, last) if proc.capabilities is not None else None
+    if seccomp_filter is not None and not proc.no_new_privileges:
+        seccomp_filter.load()
+        seccomp_filter = None
+    pr.switch_user(proc, caps, last, in_userns)
+    if proc.no_new_privileges:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    path = pr.lookup_executable(proc)
+    sc.close_range_cloexec(3 + preserve)
+    for fd in range(3, 3 + preserve):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+    env = {}
+    for item in proc.env:
+        name, eq, value = item.partition("=")
+        if eq:
+            env[name] = value
+    pr.restore_signals()
+    if seccomp_filter is not None:
+        seccomp_filter.load()
+    try:
+        os.execve(path, proc.args, env)
+    except OSError as exc:
+        raise pr.ProcessSetupError(pr.exec_failure(exc, proc.args[0])) from None
+
+
+FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGWINCH")
+
+
+def _wait(pid: int, master: int) -> int:
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for name in FORWARDED:
+        if master >= 0 and name == "SIGWINCH":
+            continue
+        signal.signal(getattr(signal, name), forward)
+    if master >= 0:
+        from pyrkt.oci.tty_proxy import proxy
+
+        proxy(master, pid)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code

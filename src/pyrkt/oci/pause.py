@@ -1,0 +1,45 @@
+"""`pause` and `resume`: freeze and thaw every process of a container (cgroup v1 freezer or v2 cgroup.freeze)."""
+
+from __future__ import annotations
+
+from pyrkt.oci import lifecycle
+from pyrkt.oci.errors import RuntimeFailure
+from pyrkt.oci.state import StateDir, StateError, status_of
+
+
+def _set(root: str, container_id: str, op: str) -> None:
+    try:
+        sd = StateDir(root, container_id)
+        sd.open(lock=True)
+        state = sd.read()
+    except StateError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    try:
+        status = status_of(sd, state)
+        try:
+            lifecycle.check(op, status, container_id)
+        except lifecycle.LifecycleError as exc:
+            raise RuntimeFailure(str(exc)) from None
+        assert state is not None
+        if not state.cgroup_paths:
+            raise RuntimeFailure(f"container {container_id} has no cgroup: cannot {op} it")
+        from pyrkt.linux.cgroups import CgroupError, CgroupManager
+
+        try:
+            mgr = CgroupManager.from_paths(state.cgroup_paths)
+            if op == "pause":
+                mgr.freeze()
+            else:
+                mgr.thaw()
+        except CgroupError as exc:
+            raise RuntimeFailure(f"{op}: {exc}") from None
+    finally:
+        sd.close()
+
+
+def pause(root: str, container_id: str) -> None:
+    _set(root, container_id, "pause")
+
+
+def resume(root: str, container_id: str) -> None:
+    _set(root, container_id, "resume")
