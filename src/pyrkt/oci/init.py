@@ -56,6 +56,10 @@ class InitContext:
         self.clone_flags = clone_flags
 
 
+def proc_needs_security(cfg: Config) -> bool:
+    return bool(cfg.personality or cfg.process.apparmor_profile or cfg.process.selinux_label)
+
+
 def run(ctx: InitContext) -> None:
     """Never returns."""
     code = 1
@@ -136,6 +140,16 @@ def _init(ctx: InitContext) -> None:
         new_cgroupns=bool(cfg.new_ns_flags() & sc.CLONE_NEWCGROUP),
     )
     rootfs.prepare()
+    start_state = b""
+    if cfg.hooks:
+        from pyrkt.oci import hooks as oci_hooks
+
+        start_state = oci_hooks.init_side(ctx.sync_sock, cfg.raw, cfg.hooks, ctx.container_id, ctx.bundle)
+    security = None
+    if proc_needs_security(cfg):
+        from pyrkt.oci import security
+
+        persona = security.personality_value(cfg.personality)
     rootfs.pivot(ctx.no_pivot)
 
     if cfg.hostname is not None and cfg.ns("uts") is not None:
@@ -167,6 +181,9 @@ def _init(ctx: InitContext) -> None:
         # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
         seccomp_filter.load()
         seccomp_filter = None
+    if security is not None:
+        security.apply_personality(persona)
+        security.apply_process(proc.apparmor_profile, proc.selinux_label)
     pr.switch_user(proc, caps, last, in_userns)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
@@ -187,6 +204,12 @@ def _init(ctx: InitContext) -> None:
     conn, _ = ctx.exec_sock.accept()
     ctx.exec_sock.close()
     conn.recv(1)
+    if cfg.hooks.get("startContainer"):
+        try:
+            oci_hooks.run("startContainer", cfg.hooks, start_state)  # type: ignore[arg-type]
+        except oci_hooks.HookError as exc:
+            conn.send(str(exc).encode())
+            os._exit(1)
     if seccomp_filter is not None:
         seccomp_filter.load()
     env = {}

@@ -108,6 +108,7 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
             compile_filter(cfg.seccomp)
         except SeccompError as exc:
             raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
+    _check_extras(cfg)
 
     sd = StateDir(root, container_id)
     try:
@@ -182,6 +183,10 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
             msg = sync.recv(parent_sock)
         except (OSError, sync.SyncError):
             raise RuntimeFailure("container init exited before it was ready") from None
+        if msg.get("type") == "hooks":
+            from pyrkt.oci.hooks import parent_side
+
+            msg = parent_side(cfg.raw, cfg.hooks, container_id, bundle, pid, parent_sock)
         if msg.get("type") == "error":
             raise RuntimeFailure(f"unable to start container process: {msg.get('msg')}")
         if msg.get("type") != "ready":
@@ -216,6 +221,25 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
                 pass
         sd.remove()
         raise
+
+
+def _check_extras(cfg: Config) -> None:
+    """hooks and the kernel-dependent fields (AppArmor, SELinux, personality, ...): refused here, before anything exists."""
+    if cfg.hooks:
+        from pyrkt.oci.hooks import HookError, validate
+
+        try:
+            validate(cfg.hooks)
+        except HookError as exc:
+            raise RuntimeFailure(str(exc)) from None
+    proc = cfg.process
+    if proc.apparmor_profile or proc.selinux_label or cfg.mount_label or cfg.intel_rdt or cfg.personality or cfg.time_offsets or cfg.ns("time"):
+        from pyrkt.oci.security import SecurityError, check
+
+        try:
+            check(cfg)
+        except SecurityError as exc:
+            raise RuntimeFailure(str(exc)) from None
 
 
 def _make_cgroups(cfg: Config, container_id: str, systemd: bool) -> "CgroupManager":
@@ -301,6 +325,12 @@ def start(root: str, container_id: str) -> ContainerState:
                 pass
         if reply:
             raise RuntimeFailure(f"unable to start container process: {reply.decode(errors='replace')}")
+        hooks = state.config.get("hooks")
+        if hooks and hooks.get("poststart"):  # type: ignore[attr-defined]
+            from pyrkt.oci import hooks as oci_hooks
+
+            doc = oci_hooks.state_doc(state.config, state.id, "running", state.pid, state.bundle)
+            oci_hooks.run("poststart", hooks, doc, warn_only=True)  # type: ignore[arg-type]
         return state
     finally:
         sd.close()
@@ -421,6 +451,12 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
 
             destroy(state.cgroup_paths)
         sd.remove()
+        hooks = state.config.get("hooks")
+        if hooks and hooks.get("poststop"):  # type: ignore[attr-defined]
+            from pyrkt.oci import hooks as oci_hooks
+
+            doc = oci_hooks.state_doc(state.config, state.id, "stopped", 0, state.bundle)
+            oci_hooks.run("poststop", hooks, doc, warn_only=True)  # type: ignore[arg-type]
     finally:
         sd.close()
 

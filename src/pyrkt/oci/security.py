@@ -71,6 +71,8 @@ def check(cfg: object) -> None:
         raise SecurityError("linux.intelRdt: not supported by pyrkt-runtime yet")
     personality_value(cfg.personality)  # type: ignore[attr-defined]
     offsets = cfg.time_offsets  # type: ignore[attr-defined]
+    if cfg.ns("time") is not None and os.path.exists("/proc/self/ns/time"):  # type: ignore[attr-defined]
+        raise SecurityError("config.json: time namespaces (linux.namespaces type time, linux.timeOffsets) are not supported by pyrkt-runtime yet")
     if offsets:
         if cfg.ns("time") is None or cfg.ns_path("time"):  # type: ignore[attr-defined]
             raise SecurityError("config.json: linux.timeOffsets needs a new time namespace (linux.namespaces type time without path)")
