@@ -26,15 +26,17 @@ def set_rlimits(proc: Process) -> None:
     import resource
 
     for rl in proc.rlimits:
+        soft, hard = _limit(rl.soft), _limit(rl.hard)
+        if hard != -1 and (soft == -1 or soft > hard):
+            raise ProcessSetupError(f"rlimit {rl.name}: soft limit {rl.soft} is above hard limit {rl.hard}")
         try:
-            resource.setrlimit(rl.resource, (_limit(rl.soft), _limit(rl.hard)))
-        except ValueError:
-            raise ProcessSetupError(f"rlimit {rl.name}: soft limit {rl.soft} is above hard limit {rl.hard}") from None
-        except OSError as exc:
-            cur_soft, cur_hard = resource.getrlimit(rl.resource)
-            if exc.errno == 1:
+            resource.setrlimit(rl.resource, (soft, hard))
+        except (ValueError, OSError) as exc:
+            # CPython reports EPERM from setrlimit as ValueError("not allowed to raise maximum limit")
+            _cur_soft, cur_hard = resource.getrlimit(rl.resource)
+            if isinstance(exc, ValueError) or exc.errno == 1:
                 raise ProcessSetupError(
-                    f"rlimit {rl.name}: cannot raise the hard limit to {rl.hard} above the runtime's own "
+                    f"rlimit {rl.name}: cannot raise the hard limit to {_show(hard)} above the runtime's own "
                     f"({_show(cur_hard)}): that needs CAP_SYS_RESOURCE, which this runtime does not have"
                 ) from None
             raise ProcessSetupError(f"rlimit {rl.name}: {exc.strerror}") from None

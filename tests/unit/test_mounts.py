@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pyrkt.linux import syscalls as sc
+from pyrkt.linux.mounts import MountOptionError, PathEscapeError, mkdir_all_in_root, parse_options, resolve_in_root
+
+
+def test_parse_flags_data_and_propagation() -> None:
+    o = parse_options(["nosuid", "noexec", "nodev", "ro", "mode=755", "size=65536k", "rslave"])
+    assert o.flags == sc.MS_NOSUID | sc.MS_NOEXEC | sc.MS_NODEV | sc.MS_RDONLY
+    assert o.data == "mode=755,size=65536k"
+    assert o.propagation == [sc.MS_SLAVE | sc.MS_REC]
+    assert not o.is_bind
+
+
+def test_later_option_wins() -> None:
+    assert parse_options(["ro", "rw"]).flags & sc.MS_RDONLY == 0
+    assert parse_options(["nosuid", "suid"]).flags & sc.MS_NOSUID == 0
+    assert parse_options(["rw", "ro"]).flags & sc.MS_RDONLY
+
+
+def test_bind_forms() -> None:
+    assert parse_options(["bind"]).flags == sc.MS_BIND
+    assert parse_options(["rbind", "ro"]).flags == sc.MS_BIND | sc.MS_REC | sc.MS_RDONLY
+    assert parse_options(["rbind"]).is_bind
+
+
+def test_extensions_are_not_data() -> None:
+    o = parse_options(["tmpcopyup", "mode=1777"])
+    assert o.data == "mode=1777"
+    assert "tmpcopyup" in o.extensions
+
+
+def test_recursive_attributes_refused() -> None:
+    with pytest.raises(MountOptionError, match="rro"):
+        parse_options(["rro"])
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "root"
+    (r / "etc").mkdir(parents=True)
+    (r / "usr" / "lib").mkdir(parents=True)
+    return r
+
+
+def test_plain_and_missing(root: Path) -> None:
+    assert resolve_in_root(str(root), "/etc") == f"{root}/etc"
+    assert resolve_in_root(str(root), "/etc/missing/deeper") == f"{root}/etc/missing/deeper"
+    assert resolve_in_root(str(root), "/") == str(root)
+
+
+def test_dotdot_stays_inside(root: Path) -> None:
+    assert resolve_in_root(str(root), "/../../../etc") == f"{root}/etc"
+    assert resolve_in_root(str(root), "etc/../../usr") == f"{root}/usr"
+
+
+def test_absolute_symlink_is_rooted(root: Path) -> None:
+    (root / "lib").symlink_to("/usr/lib")
+    (root / "escape").symlink_to("/")
+    (root / "up").symlink_to("../../../../..")
+    assert resolve_in_root(str(root), "/lib/x") == f"{root}/usr/lib/x"
+    assert resolve_in_root(str(root), "/escape/etc") == f"{root}/etc"
+    assert resolve_in_root(str(root), "/up/etc") == f"{root}/etc"
+
+
+def test_symlink_loop(root: Path) -> None:
+    (root / "a").symlink_to("b")
+    (root / "b").symlink_to("a")
+    with pytest.raises(PathEscapeError, match="too many levels"):
+        resolve_in_root(str(root), "/a/x")
+
+
+def test_mkdir_all_through_symlink_stays_inside(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "proc").symlink_to(str(outside))
+    made = mkdir_all_in_root(str(root), "/proc/self")
+    assert made == f"{root}{outside}/self"
+    assert os.path.isdir(made)
+    assert not (outside / "self").exists()
