@@ -273,7 +273,7 @@ def test_features() -> None:
     assert doc["ociVersionMin"] == "1.0.0" and doc["ociVersionMax"].startswith("1.")
     assert set(doc["hooks"]) == {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}
     linux = doc["linux"]
-    assert {"pid", "mount", "user", "network"} <= set(linux["namespaces"]) and "time" not in linux["namespaces"]
+    assert {"pid", "mount", "user", "network"} <= set(linux["namespaces"]) and ("time" in linux["namespaces"]) is os.path.exists("/proc/self/ns/time")
     assert "CAP_SYS_ADMIN" in linux["capabilities"]
     assert linux["seccomp"]["enabled"] and "SCMP_ACT_ERRNO" in linux["seccomp"]["actions"]
     assert linux["selinux"]["enabled"] is os.path.exists("/sys/fs/selinux/enforce")
@@ -362,13 +362,15 @@ def test_failing_hooks(rt) -> None:  # type: ignore[no-untyped-def]
     ("selinuxLabel", lambda c: c["process"].update(selinuxLabel="system_u:system_r:container_t:s0"), ["selinuxLabel", "SELinux"]),
     ("mountLabel", lambda c: c["linux"].update(mountLabel="system_u:object_r:container_file_t:s0"), ["mountLabel"]),
     ("intelRdt", lambda c: c["linux"].update(intelRdt={"closID": "x"}), ["intelRdt"]),
-    ("time", lambda c: c["linux"]["namespaces"].append({"type": "time"}), ["time namespace"]),
+    ("timeOffsets", lambda c: c["linux"].update(timeOffsets={"realtime": {"secs": 5}}), ["timeOffsets"]),
     ("personality.flags", lambda c: c["linux"].update(personality={"domain": "LINUX", "flags": ["x"]}), ["personality"]),
     ("idmap", lambda c: c["mounts"].append({"destination": "/mnt", "type": "bind", "source": "/tmp", "options": ["bind"],
                                             "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
                                             "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}), ["idmapped"]),
 ])
 def test_unavailable_features_are_refused(rt, field, edit, words) -> None:  # type: ignore[no-untyped-def]
+    if field == "timeOffsets":
+        edit = lambda c, e=edit: (c["linux"]["namespaces"].append({"type": "time"}), e(c))  # noqa: E731
     if field == "apparmorProfile" and os.path.exists("/sys/module/apparmor/parameters/enabled"):
         pytest.skip("AppArmor is enabled here")
     if field in ("selinuxLabel", "mountLabel") and os.path.exists("/sys/fs/selinux/enforce"):
@@ -382,3 +384,18 @@ def test_personality_linux32(rt) -> None:  # type: ignore[no-untyped-def]
     b = rt.bundle(["uname", "-m"], lambda c: c["linux"].update(personality={"domain": "LINUX32"}))
     res = rt.ok("run", "--bundle", b, "p")
     assert res.stdout.strip() in ("i686", "armv8l", "armv7l")
+
+
+def test_time_namespace_offsets(rt) -> None:  # type: ignore[no-untyped-def]
+    if not os.path.exists("/proc/self/ns/time"):
+        pytest.skip("no time namespaces in this kernel")
+
+    def edit(c: dict) -> None:  # type: ignore[type-arg]
+        c["linux"]["namespaces"].append({"type": "time"})
+        c["linux"]["timeOffsets"] = {"boottime": {"secs": 1000000, "nanosecs": 0}, "monotonic": {"secs": 5000}}
+    st = rt.running("t", edit)
+    with open("/proc/uptime") as f:
+        host = float(f.read().split()[0])
+    assert os.readlink(f"/proc/{st['pid']}/ns/time") != os.readlink("/proc/self/ns/time")
+    inside = float(rt.ok("exec", "t", "cat", "/proc/uptime").stdout.split()[0])  # exec joins it too
+    assert 1000000 - 5 < inside - host < 1000000 + 5

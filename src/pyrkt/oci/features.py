@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pyrkt import OCI_VERSION, __version__
 
 HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
@@ -24,7 +26,9 @@ def features() -> dict[str, object]:
     from pyrkt.oci.security import apparmor_enabled, selinux_enabled
 
     last = last_cap()
-    namespaces = list(NAMESPACES)  # no "time": refused at create until it is implemented
+    namespaces = list(NAMESPACES)
+    if os.path.exists("/proc/self/ns/time"):
+        namespaces.append("time")
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,

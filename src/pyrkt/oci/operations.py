@@ -151,6 +151,14 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
             cfg, bundle, container_id, child_sock, listener, console_sock,
             opts.no_pivot, opts.no_new_keyring, opts.preserve_fds, clone_flags,
         )
+        own_time = -1
+        if cfg.ns("time") is not None:
+            from pyrkt.oci.security import SecurityError, enter_time_namespace
+
+            try:
+                own_time = enter_time_namespace(cfg)
+            except SecurityError as exc:
+                raise RuntimeFailure(str(exc)) from None
         pid = sc.clone(clone_flags)
         if pid == 0:
             # the directory lock must stay with create alone: the init would otherwise
@@ -158,6 +166,10 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
             os.close(sd.fd)
             parent_sock.close()
             init.run(ctx)  # never returns
+        if own_time >= 0:
+            from pyrkt.oci.security import leave_time_namespace
+
+            leave_time_namespace(own_time)
         child_sock.close()
         listener.close()
         if console_sock is not None and console is None:

@@ -71,8 +71,6 @@ def check(cfg: object) -> None:
         raise SecurityError("linux.intelRdt: not supported by pyrkt-runtime yet")
     personality_value(cfg.personality)  # type: ignore[attr-defined]
     offsets = cfg.time_offsets  # type: ignore[attr-defined]
-    if cfg.ns("time") is not None and os.path.exists("/proc/self/ns/time"):  # type: ignore[attr-defined]
-        raise SecurityError("config.json: time namespaces (linux.namespaces type time, linux.timeOffsets) are not supported by pyrkt-runtime yet")
     if offsets:
         if cfg.ns("time") is None or cfg.ns_path("time"):  # type: ignore[attr-defined]
             raise SecurityError("config.json: linux.timeOffsets needs a new time namespace (linux.namespaces type time without path)")
@@ -123,3 +121,46 @@ def apply_personality(value: int | None) -> None:
     from pyrkt.linux import syscalls as sc
 
     sc.personality(value)
+
+
+def enter_time_namespace(cfg: object) -> int:
+    """In create, right before clone: make the child's time namespace (new, with
+    linux.timeOffsets written, or joined by path). setns/unshare of a time
+    namespace only apply to children; returns an fd of our own to go back to."""
+    from pyrkt.linux import syscalls as sc
+
+    own = os.open("/proc/self/ns/time", os.O_RDONLY | os.O_CLOEXEC)
+    path = cfg.ns_path("time")  # type: ignore[attr-defined]
+    try:
+        if path:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.setns(fd, sc.CLONE_NEWTIME)
+            finally:
+                os.close(fd)
+            return own
+        sc.unshare(sc.CLONE_NEWTIME)
+        text = time_offsets_text(cfg.time_offsets or {})  # type: ignore[attr-defined]
+        if text:
+            try:
+                with open("/proc/self/timens_offsets", "w") as f:
+                    f.write(text)
+            except OSError as exc:
+                raise SecurityError(f"linux.timeOffsets: writing timens_offsets: {exc.strerror}") from None
+    except OSError as exc:
+        os.close(own)
+        raise SecurityError(f"time namespace: {exc.strerror or exc}") from None
+    except BaseException:
+        os.close(own)
+        raise
+    return own
+
+
+def leave_time_namespace(own: int) -> None:
+    """Back in create after clone: our next children (hooks) run in our own time namespace again."""
+    from pyrkt.linux import syscalls as sc
+
+    try:
+        sc.setns(own, sc.CLONE_NEWTIME)
+    finally:
+        os.close(own)
