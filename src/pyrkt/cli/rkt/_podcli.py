@@ -1,0 +1,91 @@
+"""Shared by the pod subcommands of `rkt`: flag parsing, one-line errors, time formats.
+
+Only parsing and formatting here; the behaviour is in `pyrkt.pod`.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from typing import Any, Callable
+
+from pyrkt.cli.args import Flag, UsageError, parse
+from pyrkt.cli.rkt.common import GlobalOptions, RktError
+
+
+def pod_errors(fn: Callable[[GlobalOptions, list[str]], int]) -> Callable[[GlobalOptions, list[str]], int]:
+    """Turn the pod layer's errors into RktError (one line, exit 254)."""
+
+    @functools.wraps(fn)
+    def wrapper(opts: GlobalOptions, argv: list[str]) -> int:
+        from pyrkt.image.errors import ImageError
+        from pyrkt.pod.grammar import GrammarError
+        from pyrkt.pod.prepare import PrepareError
+        from pyrkt.pod.stage1 import Stage1Error
+        from pyrkt.pod.store import PodError
+
+        try:
+            return fn(opts, argv)
+        except UsageError as exc:
+            raise RktError(str(exc)) from None
+        except (GrammarError, PrepareError, Stage1Error, PodError, ImageError) as exc:
+            raise RktError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+    return wrapper
+
+
+def parse_flags(argv: list[str], flags: tuple[Flag, ...], usage: str) -> tuple[dict[str, Any], list[str]] | None:
+    values, rest = parse(argv, flags + (Flag("h,help", dest="help"),))
+    if values["help"]:
+        print(usage)
+        return None
+    return values, rest
+
+
+def uuids(values: dict[str, Any], rest: list[str]) -> list[str]:
+    from pyrkt.pod.store import read_uuid_file
+
+    out = list(rest)
+    if values.get("uuid_file"):
+        out.append(read_uuid_file(str(values["uuid_file"])))
+    if not out:
+        raise RktError("missing pod UUID")
+    return out
+
+
+def go_time(ts: float | None) -> str:
+    """Go's default time layout as rkt prints it: 2006-01-02 15:04:05.999 -0700 MST."""
+    if ts is None:
+        return ""
+    lt = time.localtime(ts)
+    ms = f"{ts % 1:.3f}"[1:].rstrip("0").rstrip(".")
+    return time.strftime("%Y-%m-%d %H:%M:%S", lt) + ms + time.strftime(" %z %Z", lt)
+
+
+def humanize(ts: float | None, now: float | None = None) -> str:
+    """go-humanize's relative time, as `rkt list` prints it."""
+    if ts is None:
+        return ""
+    delta = (now or time.time()) - ts
+    if delta < 1:
+        return "just now"
+    units = ((60, "second", 1), (3600, "minute", 60), (86400, "hour", 3600), (86400 * 7, "day", 86400),
+             (86400 * 30, "week", 86400 * 7), (86400 * 365, "month", 86400 * 30))
+    for limit, name, size in units:
+        if delta < limit:
+            n = int(delta // size)
+            return f"{n} {name}{'s' if n != 1 else ''} ago" if n > 1 else f"1 {name} ago"
+    n = int(delta // (86400 * 365))
+    return f"{n} year{'s' if n != 1 else ''} ago"
+
+
+def fetch_options(opts: GlobalOptions, pull_policy: str):  # type: ignore[no-untyped-def]
+    from pyrkt.cli.rkt.fetch import fetch_options as fo
+
+    return fo(opts, pull_policy)
+
+
+def out(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -1,0 +1,36 @@
+"""`rkt cat-manifest [--pretty-print] UUID`: print the pod manifest."""
+
+from __future__ import annotations
+
+import json
+
+from pyrkt.cli.args import Flag
+from pyrkt.cli.rkt._podcli import out, parse_flags, pod_errors, uuids
+from pyrkt.cli.rkt.common import GlobalOptions, RktError
+
+USAGE = """Usage: rkt cat-manifest [--pretty-print=true] UUID
+
+Inspect and print the pod manifest.
+"""
+
+FLAGS = (Flag("pretty-print", takes_value=False, default=True), Flag("uuid-file", takes_value=True))
+
+
+@pod_errors
+def main(opts: GlobalOptions, argv: list[str]) -> int:
+    parsed = parse_flags(argv, FLAGS, USAGE)
+    if parsed is None:
+        return 0
+    values, rest = parsed
+    ids = uuids(values, rest)
+    if len(ids) != 1:
+        raise RktError("cat-manifest takes exactly one pod UUID")
+    from pyrkt.pod.store import PodStore
+
+    pod = PodStore(opts.dir).find(ids[0])
+    text = pod.read("pod")
+    if text is None:
+        raise RktError(f"pod {pod.uuid} has no manifest yet (state: {pod.state})")
+    data = json.loads(text)
+    out((json.dumps(data, indent="\t") if values["pretty_print"] else json.dumps(data, separators=(",", ":"))) + "\n")
+    return 0

@@ -1,0 +1,28 @@
+"""`rkt export [--app=NAME] [--overwrite] UUID FILE.aci`: an exited app's rootfs as an ACI."""
+
+from __future__ import annotations
+
+from pyrkt.cli.args import Flag
+from pyrkt.cli.rkt._podcli import parse_flags, pod_errors
+from pyrkt.cli.rkt.common import GlobalOptions, RktError
+
+USAGE = """Usage: rkt export [--app=APPNAME] [--overwrite] UUID OUTPUT_ACI_FILE
+
+Export an app from an exited pod to an ACI file.
+"""
+
+FLAGS = (Flag("app", takes_value=True), Flag("overwrite"))
+
+
+@pod_errors
+def main(opts: GlobalOptions, argv: list[str]) -> int:
+    parsed = parse_flags(argv, FLAGS, USAGE)
+    if parsed is None:
+        return 0
+    values, rest = parsed
+    if len(rest) != 2:
+        raise RktError("export takes a pod UUID and an output file")
+    from pyrkt.pod.pods import export
+
+    export(opts.dir, rest[0], values["app"], rest[1], bool(values["overwrite"]))
+    return 0

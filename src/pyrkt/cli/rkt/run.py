@@ -1,0 +1,49 @@
+"""`rkt run [flags] IMAGE [per-app flags] [-- ARGS… ---] IMAGE…`: run a pod in the foreground.
+
+The app grammar and every flag are parsed by `pyrkt.pod.grammar`; the pod is
+prepared and run by `pyrkt.pod.pods`. The exit status is the app's (with
+several apps, the first non-zero in app order).
+"""
+
+from __future__ import annotations
+
+from pyrkt.cli.rkt._podcli import fetch_options, pod_errors
+from pyrkt.cli.rkt.common import GlobalOptions
+
+USAGE = """Usage: rkt run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] IMAGE [-- image-args...[---]]...
+
+Run image(s) in a pod in rkt.
+
+Pod flags: --volume --set-env --set-env-file --inherit-env --interactive --hostname --dns --dns-search
+  --dns-opt --dns-domain --hosts-entry --net=host|none --ipc=auto|private|parent --no-overlay
+  --private-users --pull-policy=new|update|never --uuid-file-save --pod-manifest --logs
+Per-app flags (after the image they apply to): --exec --name --user --group --supplementary-gids
+  --working-dir --readonly-rootfs --mount --environment --user-annotation --user-label --cpu --memory
+  --cpu-shares --caps-retain --caps-remove --seccomp --oom-score-adj --signature --stdin --stdout --stderr
+"""
+
+
+@pod_errors
+def main(opts: GlobalOptions, argv: list[str]) -> int:
+    if argv in (["-h"], ["--help"]):
+        print(USAGE)
+        return 0
+    from pyrkt.pod import pods
+    from pyrkt.pod.grammar import parse_pod_args
+
+    spec = parse_pod_args(argv, "run")
+    _check_unsupported(spec)
+    return pods.run(opts.dir, spec, fetch_options(opts, spec.pull_policy))
+
+
+def _check_unsupported(spec) -> None:  # type: ignore[no-untyped-def]
+    from pyrkt.cli.rkt.common import RktError, warn
+
+    if spec.ports:
+        raise RktError("--port needs a contained (CNI) network, which is not supported yet")
+    if spec.private_users:
+        raise RktError("--private-users is not supported yet")
+    if spec.mds_register:
+        raise RktError("--mds-register: the metadata service is not supported")
+    if spec.stage1:
+        warn(f"--{spec.stage1[0][0]} ignored: pyrkt has one built-in stage1")

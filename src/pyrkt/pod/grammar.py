@@ -1,0 +1,537 @@
+"""The command line of `rkt run`/`rkt prepare`, as pure parsers returning typed values.
+
+The grammar (rkt's): `[pod flags] IMAGE [per-app flags] [-- ARGS… [---]] IMAGE …`.
+Pod-level flags may stand anywhere before `--`; a per-app flag applies to the
+image before it; a `--mount` before the first image applies to every app.
+`--` starts the preceding image's arguments and `---` ends them.
+Nothing here touches the system: every error is a `GrammarError` with one line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_TRUE = {"1", "t", "true", "yes", "y", "on", "T", "TRUE", "True"}
+_FALSE = {"0", "f", "false", "no", "n", "off", "F", "FALSE", "False"}
+
+
+class GrammarError(ValueError):
+    """A bad command line; the message is one line."""
+
+
+def parse_bool(text: str, what: str) -> bool:
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise GrammarError(f"invalid boolean value {text!r} for {what}")
+
+
+_AC_NAME = re.compile(r"^[a-z0-9]+([-._~/][a-z0-9]+)*$")
+
+
+def check_ac_name(name: str, what: str) -> str:
+    if not name:
+        raise GrammarError(f"{what}: empty name")
+    if not _AC_NAME.match(name):
+        raise GrammarError(f"{what}: {name!r} is not a valid name (lower case letters, digits and -._~/)")
+    return name
+
+
+# -- volumes and mounts ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Volume:
+    name: str
+    kind: str  # host | empty
+    source: str = ""
+    read_only: bool | None = None
+    recursive: bool | None = None
+    mode: str = "0755"
+    uid: int = 0
+    gid: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"name": self.name, "kind": self.kind}
+        if self.kind == "host":
+            out["source"] = self.source
+        if self.read_only is not None:
+            out["readOnly"] = self.read_only
+        if self.recursive is not None:
+            out["recursive"] = self.recursive
+        if self.kind == "empty":
+            out.update(mode=self.mode, uid=self.uid, gid=self.gid)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, object]) -> "Volume":
+        return cls(str(obj["name"]), str(obj["kind"]), str(obj.get("source", "")),
+                   obj.get("readOnly"), obj.get("recursive"),  # type: ignore[arg-type]
+                   str(obj.get("mode", "0755")), int(obj.get("uid", 0)), int(obj.get("gid", 0)))  # type: ignore[call-overload]
+
+
+def _kv_items(text: str, what: str) -> list[tuple[str, str]]:
+    items = []
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise GrammarError(f"{what}: {part!r} is not KEY=VALUE")
+        items.append((key.strip(), value))
+    return items
+
+
+def parse_volume(text: str) -> Volume:
+    """`NAME,kind=host,source=PATH[,readOnly=BOOL][,recursive=BOOL]` or `NAME,kind=empty[,mode=…][,uid=…][,gid=…]`."""
+    name, _, rest = text.partition(",")
+    if "=" in name:
+        raise GrammarError(f"--volume {text!r}: the volume name must come first")
+    check_ac_name(name, "--volume")
+    if not rest:
+        raise GrammarError(f"--volume {text!r}: missing kind=host or kind=empty")
+    fields: dict[str, str] = {}
+    for key, value in _kv_items(rest, f"--volume {text!r}"):
+        if key in fields:
+            raise GrammarError(f"--volume {text!r}: {key} given twice")
+        fields[key] = value
+    kind = fields.pop("kind", "")
+    if kind not in ("host", "empty"):
+        raise GrammarError(f"--volume {text!r}: kind must be host or empty, not {kind!r}")
+    allowed = {"host": {"source", "readOnly", "recursive"}, "empty": {"readOnly", "recursive", "mode", "uid", "gid"}}[kind]
+    for key in fields:
+        if key not in allowed:
+            raise GrammarError(f"--volume {text!r}: unknown parameter {key!r} for a {kind} volume")
+    ro = parse_bool(fields["readOnly"], f"--volume {name} readOnly") if "readOnly" in fields else None
+    rec = parse_bool(fields["recursive"], f"--volume {name} recursive") if "recursive" in fields else None
+    if kind == "host":
+        source = fields.get("source", "")
+        if not source:
+            raise GrammarError(f"--volume {text!r}: a host volume needs source=PATH")
+        if not source.startswith("/"):
+            raise GrammarError(f"--volume {text!r}: source must be an absolute path")
+        return Volume(name, "host", source, ro, rec)
+    mode = fields.get("mode", "0755")
+    if not re.fullmatch(r"0?[0-7]{3,4}", mode):
+        raise GrammarError(f"--volume {text!r}: mode must be octal like 0755")
+    ids = {}
+    for key in ("uid", "gid"):
+        try:
+            ids[key] = int(fields.get(key, "0"))
+        except ValueError:
+            raise GrammarError(f"--volume {text!r}: {key} must be a number") from None
+        if ids[key] < 0:
+            raise GrammarError(f"--volume {text!r}: {key} must not be negative")
+    return Volume(name, "empty", "", ro, rec, mode, ids["uid"], ids["gid"])
+
+
+@dataclass(frozen=True)
+class Mount:
+    volume: str
+    target: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"volume": self.volume, "path": self.target}
+
+
+def parse_mount(text: str) -> Mount:
+    """`volume=NAME,target=PATH`."""
+    fields = dict(_kv_items(text, f"--mount {text!r}"))
+    unknown = set(fields) - {"volume", "target"}
+    if unknown:
+        raise GrammarError(f"--mount {text!r}: unknown parameter {sorted(unknown)[0]!r} (want volume=NAME,target=PATH)")
+    volume = fields.get("volume", "")
+    target = fields.get("target", "")
+    if not volume:
+        raise GrammarError(f"--mount {text!r}: missing volume=NAME")
+    if not target:
+        raise GrammarError(f"--mount {text!r}: missing target=PATH")
+    if not target.startswith("/"):
+        raise GrammarError(f"--mount {text!r}: target must be an absolute path")
+    return Mount(check_ac_name(volume, "--mount volume"), target)
+
+
+# -- isolator values --------------------------------------------------------
+
+_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def parse_quantity(text: str, what: str) -> int:
+    """Kubernetes resource quantity in bytes (`128M`, `1Gi`, `1000`)."""
+    m = re.fullmatch(r"(\d+)(k|M|G|T|Ki|Mi|Gi|Ti)?", text)
+    if not m:
+        raise GrammarError(f"{what}: {text!r} is not a quantity like 128M or 1Gi")
+    return int(m.group(1)) * _UNITS[m.group(2) or ""]
+
+
+def parse_cpu(text: str) -> int:
+    """CPU in milli-cores (`750m`, `2`, `0.5`)."""
+    m = re.fullmatch(r"(\d+)m", text)
+    if m:
+        value = int(m.group(1))
+    else:
+        try:
+            value = int(round(float(text) * 1000))
+        except ValueError:
+            raise GrammarError(f"--cpu: {text!r} is not a CPU quantity like 500m or 2") from None
+    if value <= 0:
+        raise GrammarError(f"--cpu: {text!r} must be positive")
+    return value
+
+
+def parse_env_pair(text: str, what: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not name:
+        raise GrammarError(f"{what}: {text!r} is not NAME=VALUE")
+    return name, value
+
+
+def parse_env_file(data: str, path: str) -> list[tuple[str, str]]:
+    """`--set-env-file`: NAME=VALUE lines; `#`/`;` comments and blank lines ignored."""
+    out = []
+    for n, line in enumerate(data.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        out.append(parse_env_pair(line, f"--set-env-file {path}:{n}"))
+    return out
+
+
+SECCOMP_ERRNOS = ("EPERM", "EACCES", "ENOSYS", "ENOTSUP", "EINVAL", "EIO", "ENOENT")
+
+
+@dataclass(frozen=True)
+class Seccomp:
+    mode: str  # retain | remove
+    errno: str | None
+    syscalls: tuple[str, ...]
+
+
+def parse_seccomp(text: str) -> Seccomp:
+    """`mode=retain|remove[,errno=ENAME],syscall,…`."""
+    mode = ""
+    errno = None
+    calls = []
+    for part in text.split(","):
+        part = part.strip()
+        if part.startswith("mode="):
+            mode = part[5:]
+        elif part.startswith("errno="):
+            errno = part[6:]
+        elif part:
+            if not re.fullmatch(r"[a-z0-9_]+", part):
+                raise GrammarError(f"--seccomp: {part!r} is not a syscall name (groups like @docker/… are not supported)")
+            calls.append(part)
+    if mode not in ("retain", "remove"):
+        raise GrammarError(f"--seccomp {text!r}: mode must be retain or remove")
+    if errno is not None and errno not in SECCOMP_ERRNOS:
+        raise GrammarError(f"--seccomp {text!r}: unknown errno {errno!r}")
+    if not calls:
+        raise GrammarError(f"--seccomp {text!r}: no syscalls listed")
+    return Seccomp(mode, errno, tuple(calls))
+
+
+def parse_caps(text: str, what: str) -> tuple[str, ...]:
+    caps = []
+    for item in text.split(","):
+        item = item.strip().upper()
+        if not item:
+            continue
+        if not item.startswith("CAP_"):
+            item = "CAP_" + item
+        if not re.fullmatch(r"CAP_[A-Z_]+", item):
+            raise GrammarError(f"{what}: {item!r} is not a capability name")
+        caps.append(item)
+    if not caps:
+        raise GrammarError(f"{what}: no capabilities given")
+    return tuple(caps)
+
+
+# -- the app grammar --------------------------------------------------------
+
+STDIO_MODES = {"stdin": ("null", "tty", "stream"), "stdout": ("null", "tty", "stream", "log"), "stderr": ("null", "tty", "stream", "log")}
+
+
+@dataclass
+class AppSpec:
+    """One image on the command line and the per-app flags after it."""
+
+    image: str
+    args: list[str] = field(default_factory=list)
+    exec: str | None = None
+    name: str | None = None
+    user: str | None = None
+    group: str | None = None
+    supplementary_gids: tuple[int, ...] | None = None
+    working_dir: str | None = None
+    readonly_rootfs: bool | None = None
+    mounts: list[Mount] = field(default_factory=list)
+    environment: list[tuple[str, str]] = field(default_factory=list)
+    user_annotations: list[tuple[str, str]] = field(default_factory=list)
+    user_labels: list[tuple[str, str]] = field(default_factory=list)
+    cpu: int | None = None  # milli-cores
+    memory: int | None = None  # bytes
+    cpu_shares: int | None = None
+    caps_retain: tuple[str, ...] | None = None
+    caps_remove: tuple[str, ...] | None = None
+    seccomp: Seccomp | None = None
+    oom_score_adj: int | None = None
+    signature: str | None = None
+    stdin: str = "null"
+    stdout: str = "log"
+    stderr: str = "log"
+
+
+@dataclass
+class PodSpec:
+    """Everything `rkt run`/`rkt prepare` was asked for."""
+
+    apps: list[AppSpec] = field(default_factory=list)
+    volumes: list[Volume] = field(default_factory=list)
+    mounts_all: list[Mount] = field(default_factory=list)
+    set_env: list[tuple[str, str]] = field(default_factory=list)
+    set_env_files: list[str] = field(default_factory=list)
+    inherit_env: bool = False
+    interactive: bool = False
+    hostname: str | None = None
+    dns: list[str] = field(default_factory=list)
+    dns_search: list[str] = field(default_factory=list)
+    dns_opt: list[str] = field(default_factory=list)
+    dns_domain: str | None = None
+    hosts_entries: list[str] = field(default_factory=list)
+    net: list[str] | None = None
+    ipc: str = "auto"
+    no_overlay: bool = False
+    private_users: bool = False
+    pull_policy: str = "new"
+    uuid_file_save: str | None = None
+    pod_manifest: str | None = None
+    mds_register: bool = False
+    ports: list[str] = field(default_factory=list)
+    quiet: bool = False
+    logs: bool = False
+    stage1: list[tuple[str, str]] = field(default_factory=list)
+
+
+# pod-level flags: name -> (takes value, repeatable)
+POD_FLAGS: dict[str, tuple[bool, bool]] = {
+    "volume": (True, True), "set-env": (True, True), "set-env-file": (True, True), "inherit-env": (False, False),
+    "interactive": (False, False), "hostname": (True, False), "dns": (True, True), "dns-search": (True, True),
+    "dns-opt": (True, True), "dns-domain": (True, False), "hosts-entry": (True, True), "net": (True, True),
+    "ipc": (True, False), "no-overlay": (False, False), "private-users": (False, False), "pull-policy": (True, False),
+    "uuid-file-save": (True, False), "pod-manifest": (True, False), "mds-register": (False, False),
+    "port": (True, True), "quiet": (False, False), "logs": (False, False),
+    "stage1-url": (True, False), "stage1-path": (True, False), "stage1-name": (True, False),
+    "stage1-hash": (True, False), "stage1-from-dir": (True, False),
+}
+APP_FLAGS: dict[str, bool] = {  # name -> takes value
+    "exec": True, "name": True, "user": True, "group": True, "supplementary-gids": True, "working-dir": True,
+    "readonly-rootfs": False, "mount": True, "environment": True, "user-annotation": True, "user-label": True,
+    "cpu": True, "memory": True, "cpu-shares": True, "caps-retain": True, "caps-remove": True, "seccomp": True,
+    "oom-score-adj": True, "oom-score-adjust": True, "signature": True, "stdin": True, "stdout": True, "stderr": True,
+}
+PREPARE_ONLY = {"quiet"}
+RUN_ONLY = {"interactive", "mds-register", "logs"}
+
+
+def _apply_app_flag(app: AppSpec, name: str, value: str) -> None:
+    if name == "exec":
+        app.exec = value
+    elif name == "name":
+        app.name = check_ac_name(value, "--name")
+    elif name == "user":
+        if not value:
+            raise GrammarError("--user: empty value")
+        app.user = value
+    elif name == "group":
+        if not value:
+            raise GrammarError("--group: empty value")
+        app.group = value
+    elif name == "supplementary-gids":
+        try:
+            app.supplementary_gids = tuple(int(g) for g in value.split(",") if g.strip())
+        except ValueError:
+            raise GrammarError(f"--supplementary-gids: {value!r} is not a list of numbers") from None
+    elif name == "working-dir":
+        if not value.startswith("/"):
+            raise GrammarError(f"--working-dir: {value!r} must be an absolute path")
+        app.working_dir = value
+    elif name == "readonly-rootfs":
+        app.readonly_rootfs = parse_bool(value, "--readonly-rootfs")
+    elif name == "mount":
+        app.mounts.append(parse_mount(value))
+    elif name == "environment":
+        app.environment.append(parse_env_pair(value, "--environment"))
+    elif name == "user-annotation":
+        app.user_annotations.append(parse_env_pair(value, "--user-annotation"))
+    elif name == "user-label":
+        app.user_labels.append(parse_env_pair(value, "--user-label"))
+    elif name == "cpu":
+        app.cpu = parse_cpu(value)
+    elif name == "memory":
+        app.memory = parse_quantity(value, "--memory")
+    elif name == "cpu-shares":
+        try:
+            app.cpu_shares = int(value)
+        except ValueError:
+            raise GrammarError(f"--cpu-shares: {value!r} is not a number") from None
+    elif name == "caps-retain":
+        app.caps_retain = parse_caps(value, "--caps-retain")
+    elif name == "caps-remove":
+        app.caps_remove = parse_caps(value, "--caps-remove")
+    elif name == "seccomp":
+        app.seccomp = parse_seccomp(value)
+    elif name in ("oom-score-adj", "oom-score-adjust"):
+        try:
+            v = int(value)
+        except ValueError:
+            raise GrammarError(f"--{name}: {value!r} is not a number") from None
+        if not -1000 <= v <= 1000:
+            raise GrammarError(f"--{name}: {v} is outside -1000..1000")
+        app.oom_score_adj = v
+    elif name == "signature":
+        app.signature = value
+    elif name in STDIO_MODES:
+        if value not in STDIO_MODES[name]:
+            raise GrammarError(f"--{name}: {value!r} is not one of {', '.join(STDIO_MODES[name])}")
+        setattr(app, name, value)
+    if app.caps_retain is not None and app.caps_remove is not None:
+        raise GrammarError("--caps-retain and --caps-remove cannot be used together")
+
+
+def _apply_pod_flag(pod: PodSpec, name: str, value: str) -> None:
+    if name == "volume":
+        vol = parse_volume(value)
+        if any(v.name == vol.name for v in pod.volumes):
+            raise GrammarError(f"--volume: volume {vol.name!r} given twice")
+        pod.volumes.append(vol)
+    elif name == "set-env":
+        pod.set_env.append(parse_env_pair(value, "--set-env"))
+    elif name == "set-env-file":
+        pod.set_env_files.append(value)
+    elif name == "inherit-env":
+        pod.inherit_env = parse_bool(value, "--inherit-env")
+    elif name == "interactive":
+        pod.interactive = parse_bool(value, "--interactive")
+    elif name == "hostname":
+        if not value or len(value) > 64:
+            raise GrammarError(f"--hostname: {value!r} is not a valid host name")
+        pod.hostname = value
+    elif name == "dns":
+        pod.dns.append(value)
+    elif name == "dns-search":
+        pod.dns_search.append(value)
+    elif name == "dns-opt":
+        pod.dns_opt.append(value)
+    elif name == "dns-domain":
+        pod.dns_domain = value
+    elif name == "hosts-entry":
+        if value != "host":
+            ip, eq, host = value.partition("=")
+            if not eq or not ip or not host:
+                raise GrammarError(f"--hosts-entry: {value!r} is not IP=HOSTNAME or host")
+        pod.hosts_entries.append(value)
+    elif name == "net":
+        pod.net = (pod.net or []) + [n for n in value.split(",") if n]
+    elif name == "ipc":
+        if value not in ("auto", "private", "parent"):
+            raise GrammarError(f"--ipc: {value!r} is not auto, private or parent")
+        pod.ipc = value
+    elif name == "no-overlay":
+        pod.no_overlay = parse_bool(value, "--no-overlay")
+    elif name == "private-users":
+        pod.private_users = parse_bool(value, "--private-users")
+    elif name == "pull-policy":
+        if value not in ("new", "update", "never"):
+            raise GrammarError(f"--pull-policy: {value!r} is not new, update or never")
+        pod.pull_policy = value
+    elif name == "uuid-file-save":
+        pod.uuid_file_save = value
+    elif name == "pod-manifest":
+        pod.pod_manifest = value
+    elif name == "mds-register":
+        pod.mds_register = parse_bool(value, "--mds-register")
+    elif name == "port":
+        pod.ports.append(value)
+    elif name == "quiet":
+        pod.quiet = parse_bool(value, "--quiet")
+    elif name == "logs":
+        pod.logs = parse_bool(value, "--logs")
+    elif name.startswith("stage1-"):
+        pod.stage1.append((name, value))
+
+
+def parse_pod_args(argv: list[str], command: str = "run") -> PodSpec:
+    """Parse `rkt run`/`rkt prepare` arguments into a PodSpec."""
+    pod = PodSpec()
+    current: AppSpec | None = None
+    i = 0
+    n = len(argv)
+    while i < n:
+        arg = argv[i]
+        i += 1
+        if arg == "---":
+            raise GrammarError("--- without a preceding IMAGE -- ARGS")
+        if arg == "--":
+            if current is None:
+                raise GrammarError("-- with no image before it")
+            # the app's arguments, up to `---`
+            while i < n and argv[i] != "---":
+                current.args.append(argv[i])
+                i += 1
+            if i < n:
+                i += 1  # skip ---
+                if i == n:
+                    raise GrammarError("--- with no image after it")
+            continue
+        if arg.startswith("-") and len(arg) > 1:
+            body = arg[2:] if arg.startswith("--") else arg[1:]
+            name, eq, inline = body.partition("=")
+            if name in APP_FLAGS:
+                takes = APP_FLAGS[name]
+            elif name in POD_FLAGS and not (command == "run" and name in PREPARE_ONLY) and not (command != "run" and name in RUN_ONLY):
+                takes = POD_FLAGS[name][0]
+            else:
+                raise GrammarError(f"unknown flag: --{name}")
+            if takes:
+                if eq:
+                    value = inline
+                elif i < n:
+                    value = argv[i]
+                    i += 1
+                else:
+                    raise GrammarError(f"flag needs an argument: --{name}")
+            else:
+                value = inline if eq else "true"
+            if name in APP_FLAGS:
+                if current is None:
+                    if name == "mount":
+                        pod.mounts_all.append(parse_mount(value))
+                        continue
+                    raise GrammarError(f"--{name} must follow an image (it applies to the image before it)")
+                _apply_app_flag(current, name, value)
+            else:
+                _apply_pod_flag(pod, name, value)
+            continue
+        current = AppSpec(image=arg)
+        pod.apps.append(current)
+    if not pod.apps and not pod.pod_manifest:
+        raise GrammarError("at least one image is required")
+    if pod.interactive and len(pod.apps) > 1:
+        raise GrammarError("--interactive can only be used with a single image")
+    names = [a.name for a in pod.apps if a.name]
+    if len(names) != len(set(names)):
+        raise GrammarError("two apps have the same --name")
+    return pod
+
+
+# -- durations (gc, status --wait) --------------------------------------------------
+
+def parse_duration(text: str, what: str) -> float:
+    """Go's time.ParseDuration subset: `30m`, `1h30m`, `24h`, `0`, `1.5s`, `100ms`."""
+    if text in ("0", "0s"):
+        return 0.0
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(a + b for a, b in parts) != text:
+        raise GrammarError(f"{what}: {text!r} is not a duration like 30m or 1h30m")
+    scale = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(a) * scale[b] for a, b in parts)

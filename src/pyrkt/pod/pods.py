@@ -1,0 +1,414 @@
+"""The pod lifecycle: prepare, run, run-prepared, stop, rm, gc, enter, export, status.
+
+Every operation moves a pod between state directories with rename(2) under
+its flock (see pyrkt.pod.store). Failures leave the pod where `gc` finds it:
+a failed prepare stays in prepare/ unlocked (aborted prepare -> garbage).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from pyrkt.pod.grammar import GrammarError, PodSpec
+from pyrkt.pod.prepare import PrepareError, ResolvedImage, check_net, plan, write_pod_files
+from pyrkt.pod.store import Pod, PodError, PodStore
+
+Log = Callable[[str], None]
+
+
+def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: Any) -> list[ResolvedImage]:
+    from pyrkt.image.errors import ImageError
+    from pyrkt.image.fetch import Fetcher
+    from pyrkt.image.render import runnable_image
+    from pyrkt.image.store import Store
+
+    store = Store(data_dir)
+    out = []
+    try:
+        for app in spec.apps:
+            image_id = None
+            if spec.pull_policy != "update":
+                try:
+                    image_id = store.resolve(app.image).id
+                except (ImageError, ValueError):
+                    image_id = None
+            if image_id is None:
+                if spec.pull_policy == "never":
+                    raise PrepareError(f"image {app.image!r} is not in the store (--pull-policy=never)")
+                fetch_opts.signature = app.signature
+                image_id = Fetcher(store, fetch_opts).fetch(app.image)
+            ri = runnable_image(store, image_id)
+            out.append(ResolvedImage(ri.image_id, ri.name, ri.manifest, ri.lowerdirs))
+    except ImageError as exc:
+        raise PrepareError(str(exc)) from None
+    finally:
+        store.close()
+    return out
+
+
+def _read_env_files(spec: PodSpec) -> dict[str, str]:
+    out = {}
+    for path in spec.set_env_files:
+        try:
+            with open(path) as f:
+                out[path] = f.read()
+        except OSError as exc:
+            raise PrepareError(f"--set-env-file {path}: {exc.strerror}") from None
+    return out
+
+
+def prepare(data_dir: str, spec: PodSpec, fetch_opts: Any) -> Pod:
+    """Create a pod in embryo, prepare it, leave it prepared (locked by nobody). Returns it."""
+    if spec.net is not None:
+        check_net(spec.net)
+    env_files = _read_env_files(spec)
+    images = _resolve_images(data_dir, spec, fetch_opts) if not spec.pod_manifest else []
+    store = PodStore(data_dir)
+    pod = store.new_embryo()
+    try:
+        pod.move("prepare")
+        if spec.pod_manifest:
+            manifest, runtime = _from_pod_manifest(data_dir, spec, pod.uuid)
+        else:
+            manifest, runtime = plan(spec, images, pod.uuid, dict(os.environ), env_files)
+        write_pod_files(pod, manifest, runtime)
+        if runtime["no_overlay"]:
+            _copy_rootfses(data_dir, pod, runtime)
+        if spec.uuid_file_save:
+            with open(spec.uuid_file_save, "w") as f:
+                f.write(pod.uuid)
+        pod.move("prepared")
+    except BaseException:
+        # an aborted prepare: gc moves it to garbage and removes it
+        pod.unlock()
+        raise
+    return pod
+
+
+def _from_pod_manifest(data_dir: str, spec: PodSpec, uuid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """--pod-manifest: the apps of a given appc pod manifest (only --net, --no-overlay, --interactive apply)."""
+    from pyrkt.pod.grammar import AppSpec, Mount, Volume
+
+    try:
+        with open(str(spec.pod_manifest)) as f:
+            pm = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise PrepareError(f"--pod-manifest {spec.pod_manifest}: {exc}") from None
+    if not isinstance(pm, dict) or pm.get("acKind") != "PodManifest":
+        raise PrepareError(f"--pod-manifest {spec.pod_manifest}: not an appc PodManifest")
+    sub = PodSpec(net=spec.net, no_overlay=spec.no_overlay, interactive=spec.interactive, pull_policy="new")
+    for v in pm.get("volumes") or []:
+        sub.volumes.append(Volume.from_json(v))
+    for a in pm.get("apps") or []:
+        img = a.get("image") or {}
+        ref = img.get("id") or img.get("name")
+        app = AppSpec(image=ref, name=a.get("name"))
+        inner = a.get("app") or {}
+        if inner.get("exec"):
+            app.exec = inner["exec"][0]
+            app.args = list(inner["exec"][1:])
+        for m in a.get("mounts") or []:
+            app.mounts.append(Mount(m["volume"], m["path"]))
+        app.environment = [(e["name"], e["value"]) for e in inner.get("environment") or []]
+        app.readonly_rootfs = bool(a.get("readOnlyRootFS"))
+        sub.apps.append(app)
+    from pyrkt.image.fetch import FetchOptions
+
+    images = _resolve_images(data_dir, sub, FetchOptions())
+    return plan(sub, images, uuid, dict(os.environ), {})
+
+
+def _copy_rootfses(data_dir: str, pod: Pod, runtime: dict[str, Any]) -> None:
+    from pyrkt.image.render import render_flat
+    from pyrkt.image.store import Store
+
+    store = Store(data_dir)
+    try:
+        for app in runtime["apps"]:
+            render_flat(store, store.get(app["image_id"]), pod.file("apps", app["name"], "rootfs"))
+    finally:
+        store.close()
+
+
+def run_prepared(data_dir: str, uuid: str, interactive: bool | None = None, show_logs: bool = True) -> int:
+    store = PodStore(data_dir)
+    pod = store.find(uuid)
+    if pod.directory != "prepared":
+        raise PodError(f"pod {pod.uuid} is not prepared (state: {pod.state})")
+    if not pod.lock():
+        raise PodError(f"pod {pod.uuid} is already being run")
+    pod.move("run")
+    return _run_locked(pod, interactive, show_logs)
+
+
+def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool) -> int:
+    from pyrkt.pod.stage1 import run_pod
+
+    runtime = json.loads(pod.read("runtime.json") or "{}")
+    if interactive is not None:
+        runtime["interactive"] = interactive
+    if runtime["interactive"] and len(runtime["apps"]) > 1:
+        raise PodError("--interactive can only be used with a single app")
+    mode = check_net(runtime["net"])
+    if mode == "default":
+        if runtime.get("net_explicit"):
+            raise PodError("--net=default: the default CNI network is not supported yet: use --net=host or --net=none")
+        runtime["net"] = "none"
+    else:
+        runtime["net"] = mode
+    try:
+        return run_pod(pod, runtime, show_logs)
+    finally:
+        pod.unlock()
+
+
+def run(data_dir: str, spec: PodSpec, fetch_opts: Any, show_logs: bool = True) -> int:
+    """rkt run: prepare, then run in the foreground; returns the pod's exit status."""
+    pod = prepare(data_dir, spec, fetch_opts)
+    if spec.net is not None:
+        runtime = json.loads(pod.read("runtime.json") or "{}")
+        runtime["net_explicit"] = True
+        pod.write("runtime.json", json.dumps(runtime))
+    if not pod.lock():
+        raise PodError(f"pod {pod.uuid} is locked")
+    pod.move("run")
+    return _run_locked(pod, None, show_logs)
+
+
+# -- status / list -----------------------------------------------------------
+
+@dataclass
+class PodInfo:
+    uuid: str
+    state: str
+    created: float | None
+    started: float | None
+    pid: int | None
+    apps: list[dict[str, str]]  # name, image_name, image_id
+    exit_codes: dict[str, int]
+    networks: str = ""
+
+
+def info(pod: Pod) -> PodInfo:
+    state = pod.state
+    apps = []
+    manifest = pod.read("pod")
+    if manifest:
+        try:
+            for a in json.loads(manifest).get("apps", []):
+                img = a.get("image") or {}
+                version = next((lb.get("value") for lb in img.get("labels") or [] if lb.get("name") == "version"), None)
+                apps.append({"name": a.get("name", ""), "image_name": img.get("name", "") + (f":{version}" if version else ""),
+                             "image_id": img.get("id", "")})
+        except ValueError:
+            pass
+    pid = pod.pid()
+    return PodInfo(pod.uuid, state, pod.created(), pod.started(), pid, apps,
+                   pod.exit_codes() if state in ("exited", "exited garbage") else {})
+
+
+def wait(pod: Pod, timeout: float | None, ready: bool = False) -> None:
+    deadline = None if timeout is None or timeout <= 0 else time.monotonic() + timeout
+    while True:
+        state = pod.state
+        if ready and state == "running" and pod.started() is not None:
+            return
+        if not ready and state in ("exited", "exited garbage", "garbage", "aborted prepare"):
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            raise PodError(f"pod {pod.uuid} did not become {'ready' if ready else 'exited'} in time")
+        time.sleep(0.05)
+
+
+# -- stop / rm / gc ---------------------------------------------------------
+
+def stop(pod: Pod, force: bool = False) -> None:
+    state = pod.state
+    if state != "running":
+        raise PodError(f"pod {pod.uuid} is not running (state: {state})")
+    pid = pod.pid()
+    if pid is None:
+        raise PodError(f"pod {pod.uuid} has no pod init yet")
+    try:
+        os.kill(pid, signal.SIGKILL if force else signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 30
+    while pod.state == "running" and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _destroy(pod: Pod, log: Log) -> bool:
+    """Remove a pod's files: apps' containers and mounts first, lazily. False if something stayed."""
+    from pyrkt.pod.stage1 import cleanup_apps
+
+    apps_dir = pod.file("apps")
+    names = sorted(os.listdir(apps_dir)) if os.path.isdir(apps_dir) else []
+    cleanup_apps(pod.path, names, unmount=True)
+    for _ in range(3):
+        busy = [n for n in names if os.path.ismount(pod.file("apps", n, "rootfs"))]
+        if busy:
+            time.sleep(0.1)
+            cleanup_apps(pod.path, busy, unmount=True)
+            continue
+        try:
+            shutil.rmtree(pod.path)
+            return True
+        except OSError as exc:
+            err = exc
+            time.sleep(0.1)
+    else:
+        log(f"Unable to remove pod {pod.uuid}: still busy; it will be retried at the next gc")
+        return False
+    log(f"Unable to remove pod {pod.uuid}: {err}")  # pragma: no cover
+    return False
+
+
+def rm(data_dir: str, prefix: str, log: Log) -> None:
+    pod = PodStore(data_dir).find(prefix)
+    state = pod.state
+    if state in ("running", "embryo", "preparing", "deleting"):
+        raise PodError(f"pod {pod.uuid} is {state}: cannot remove it")
+    if not pod.lock():
+        raise PodError(f"pod {pod.uuid} is locked")
+    try:
+        if pod.directory == "run":
+            pod.move("exited-garbage")
+        elif pod.directory in ("prepare", "prepared"):
+            pod.move("garbage")
+        if not _destroy(pod, log):
+            raise PodError(f"pod {pod.uuid} could not be removed completely; gc will retry")
+    finally:
+        pod.unlock()
+
+
+def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bool, log: Log) -> int:
+    """rkt gc: mark exited/aborted/expired pods as garbage, then remove garbage older than the grace period."""
+    store = PodStore(data_dir)
+    store.ensure()
+    now = time.time()
+    failures = 0
+    for pod in store.all():
+        if not pod.lock():
+            continue  # running, preparing, or being removed by someone else
+        try:
+            if pod.directory == "run":
+                log(f"Moving pod {pod.uuid!r} to garbage")
+                pod.move("exited-garbage")
+                pod.write("gcmarked", repr(now))
+            elif pod.directory == "prepare":
+                log(f"Moving failed prepare {pod.uuid!r} to garbage")
+                pod.move("garbage")
+                pod.write("gcmarked", repr(now))
+            elif pod.directory == "prepared" and now - pod.mtime() > expire_prepared:
+                log(f"Moving expired prepared pod {pod.uuid!r} to garbage")
+                pod.move("garbage")
+                pod.write("gcmarked", repr(now))
+            elif pod.directory == "embryo" and now - pod.mtime() > 60:
+                pod.move("garbage")
+                pod.write("gcmarked", repr(now))
+        finally:
+            pod.unlock()
+    if mark_only:
+        return 0
+    for pod in store.all():
+        if pod.directory not in ("exited-garbage", "garbage"):
+            continue
+        marked = pod.read("gcmarked")
+        marked_at = float(marked) if marked else pod.gc_marked_time()
+        if now - marked_at < grace_period:
+            continue
+        if not pod.lock():
+            continue
+        try:
+            log(f"Garbage collecting pod {pod.uuid!r}")
+            if not _destroy(pod, log):
+                failures += 1
+        finally:
+            pod.unlock()
+    return failures
+
+
+# -- enter / export -----------------------------------------------------------
+
+def _pick_app(pod: Pod, app: str | None) -> dict[str, Any]:
+    runtime = json.loads(pod.read("runtime.json") or "{}")
+    apps = runtime.get("apps", [])
+    if app:
+        for a in apps:
+            if a["name"] == app:
+                return a  # type: ignore[no-any-return]
+        raise PodError(f"pod {pod.uuid} has no app named {app!r}")
+    if len(apps) != 1:
+        raise PodError(f"pod {pod.uuid} has {len(apps)} apps: choose one with --app ({', '.join(a['name'] for a in apps)})")
+    return apps[0]  # type: ignore[no-any-return]
+
+
+def enter(data_dir: str, prefix: str, app: str | None, cmd: list[str]) -> int:
+    import sys
+
+    from pyrkt.oci.errors import RuntimeFailure
+    from pyrkt.oci.exec import ExecOptions, execute
+
+    pod = PodStore(data_dir).find(prefix)
+    state = pod.state
+    if state != "running":
+        raise PodError(f"pod {pod.uuid} is not running (state: {state}): cannot enter it")
+    a = _pick_app(pod, app)
+    if not cmd:
+        rootfs = pod.file("apps", a["name"], "rootfs")
+        cmd = ["/bin/bash"] if os.path.lexists(os.path.join(rootfs, "bin/bash")) else ["/bin/sh"]
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        return execute(pod.file("oci"), a["name"], ExecOptions(args=cmd, tty=tty))
+    except RuntimeFailure as exc:
+        raise PodError(f"entering app {a['name']}: {exc}") from None
+
+
+def export(data_dir: str, prefix: str, app: str | None, dest: str, overwrite: bool) -> None:
+    import tarfile
+
+    from pyrkt.pod.stage1 import mount_overlay, unmount_rootfs
+
+    pod = PodStore(data_dir).find(prefix)
+    state = pod.state
+    if state not in ("exited", "exited garbage"):
+        raise PodError(f"pod {pod.uuid} is {state}: only an exited pod's app can be exported")
+    a = _pick_app(pod, app)
+    if os.path.exists(dest) and not overwrite:
+        raise PodError(f"{dest} already exists (use --overwrite)")
+    runtime = json.loads(pod.read("runtime.json") or "{}")
+    manifest = json.loads(pod.read("pod") or "{}")
+    man_app = next(x for x in manifest["apps"] if x["name"] == a["name"])
+    image_manifest = {"acKind": "ImageManifest", "acVersion": "0.8.11", "name": man_app["image"]["name"],
+                      "labels": man_app["image"].get("labels", []), "app": man_app["app"]}
+    mounted = False
+    if not runtime.get("no_overlay"):
+        mount_overlay(pod.path, a)
+        mounted = True
+    tmp = f"{dest}.{os.getpid()}.tmp"
+    try:
+        import io
+
+        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+            data = json.dumps(image_manifest).encode()
+            ti = tarfile.TarInfo("manifest")
+            ti.size = len(data)
+            ti.mtime = int(time.time())
+            tar.addfile(ti, io.BytesIO(data))
+            tar.add(pod.file("apps", a["name"], "rootfs"), arcname="rootfs")
+        os.rename(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if mounted:
+            unmount_rootfs(pod.path, a["name"])
+
+
+__all__ = ["GrammarError", "PrepareError", "PodError", "prepare", "run", "run_prepared", "stop", "rm", "gc", "enter", "export", "info"]

@@ -1,0 +1,407 @@
+"""Stage1: run a prepared pod as a pod init plus one OCI container per app.
+
+The pod init is a small process cloned into new pid, uts, ipc (unless
+--ipc=parent) and net (unless --net=host) namespaces: it is pid 1 of the pod,
+sets the hostname, brings up loopback, reaps orphans, and on SIGTERM stops
+every app (SIGTERM, then SIGKILL after a grace period). Each app is an OCI
+container created with `pyrkt.oci.operations` in this process, joining the
+pod init's namespaces by path with its own mount namespace and rootfs (an
+overlay of the image's layers plus a per-app upper dir). The containers' inits
+are children of this process, so it waits for them and writes each exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from pyrkt.linux import syscalls as sc
+from pyrkt.pod.prepare import DEFAULT_HOSTS
+
+STOP_GRACE = 10.0
+
+
+class Stage1Error(Exception):
+    """One-line error running a pod."""
+
+
+def _overlay(app_dir: str, lowerdirs: list[str]) -> str:
+    rootfs = os.path.join(app_dir, "rootfs")
+    upper = os.path.join(app_dir, "upper")
+    work = os.path.join(app_dir, "work")
+    for d in (rootfs, upper, work):
+        os.makedirs(d, exist_ok=True)
+    if os.path.ismount(rootfs):
+        return rootfs
+    lower = ":".join(reversed(lowerdirs))
+    try:
+        sc.mount("overlay", rootfs, "overlay", 0, f"lowerdir={lower},upperdir={upper},workdir={work}")
+    except OSError as exc:
+        raise Stage1Error(f"mounting the overlay rootfs of {os.path.basename(app_dir)}: {os.strerror(exc.errno or 0)} (try --no-overlay)") from None
+    return rootfs
+
+
+def mount_overlay(pod_dir: str, app: dict[str, Any]) -> str:
+    return _overlay(os.path.join(pod_dir, "apps", app["name"]), app["lowerdirs"])
+
+
+def unmount_rootfs(pod_dir: str, app_name: str) -> None:
+    rootfs = os.path.join(pod_dir, "apps", app_name, "rootfs")
+    for _ in range(5):
+        if not os.path.ismount(rootfs):
+            return
+        try:
+            sc.umount2(rootfs, 2)  # MNT_DETACH
+        except OSError:
+            time.sleep(0.05)
+
+
+def _lo_up() -> None:
+    import fcntl
+    import socket
+    import struct
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        ifreq = struct.pack("16sh", b"lo", 0)
+        flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), 0x8913, ifreq))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
+    finally:
+        s.close()
+
+
+def _pod_init(hostname: str, new_net: bool, ready_w: int) -> None:
+    """Pid 1 of the pod: never returns."""
+    code = 0
+    try:
+        sc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with `rkt run`
+        sc.sethostname(hostname)
+        if new_net:
+            _lo_up()
+        stopping = [False]
+
+        def on_term(signum: int, _frame: object) -> None:
+            if not stopping[0]:
+                stopping[0] = True
+                try:
+                    os.kill(-1, signal.SIGTERM)
+                except OSError:
+                    pass
+                signal.alarm(int(STOP_GRACE))
+
+        def on_alarm(signum: int, _frame: object) -> None:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except OSError:
+                pass
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        os.write(ready_w, b"k")
+        os.close(ready_w)
+        while True:
+            try:
+                os.waitpid(-1, 0)
+            except ChildProcessError:
+                signal.pause()
+    except BaseException as exc:  # noqa: BLE001
+        try:
+            os.write(2, f"rkt: pod init: {exc}\n".encode())
+        except OSError:
+            pass
+        code = 1
+    os._exit(code)
+
+
+def start_pod_init(hostname: str, net: str, ipc: str) -> int:
+    flags = sc.CLONE_NEWPID | sc.CLONE_NEWUTS
+    if ipc != "parent":
+        flags |= sc.CLONE_NEWIPC
+    if net != "host":
+        flags |= sc.CLONE_NEWNET
+    r, w = os.pipe()
+    pid = sc.clone(flags)
+    if pid == 0:
+        os.close(r)
+        _pod_init(hostname, net != "host", w)
+    os.close(w)
+    ok = os.read(r, 1)
+    os.close(r)
+    if ok != b"k":
+        os.waitpid(pid, 0)
+        raise Stage1Error("the pod init failed to start")
+    return pid
+
+
+def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, Any], init_pid: int) -> dict[str, Any]:
+    from pyrkt.oci.specgen import default_spec
+
+    spec: dict[str, Any] = default_spec()
+    caps = list(app["caps"])
+    proc = spec["process"]
+    proc.update(
+        terminal=False, args=app["args"], env=app["env"], cwd=app["cwd"],
+        user={"uid": app["uid"], "gid": app["gid"], **({"additionalGids": app["gids"]} if app["gids"] else {})},
+        noNewPrivileges=False,
+        capabilities={"bounding": caps, "effective": caps if app["uid"] == 0 else [], "permitted": caps if app["uid"] == 0 else [],
+                      "inheritable": caps if app["uid"] == 0 else []},
+    )
+    proc.pop("rlimits", None)
+    if app.get("oom_score_adj") is not None:
+        proc["oomScoreAdj"] = app["oom_score_adj"]
+    spec["root"] = {"path": "rootfs", "readonly": bool(app["readonly"])}
+    spec.pop("hostname", None)
+    mounts = spec["mounts"]
+    for m in app["mounts"]:
+        source = m["source"] if m["kind"] == "host" else os.path.join(pod_dir, m["source"])
+        opts = ["rbind" if m["recursive"] else "bind"]
+        if m["readOnly"]:
+            opts.append("ro")
+        mounts.append({"destination": m["destination"], "type": "bind", "source": source, "options": opts})
+    hosts = os.path.join(pod_dir, "hosts")
+    if os.path.exists(hosts):
+        mounts.append({"destination": "/etc/hosts", "type": "bind", "source": hosts, "options": ["bind", "ro"]})
+    resolv = os.path.join(pod_dir, "resolv.conf")
+    if os.path.exists(resolv):
+        mounts.append({"destination": "/etc/resolv.conf", "type": "bind", "source": resolv, "options": ["bind", "ro"]})
+    linux = spec["linux"]
+    nss: list[dict[str, str]] = [{"type": "pid", "path": f"/proc/{init_pid}/ns/pid"}, {"type": "uts", "path": f"/proc/{init_pid}/ns/uts"},
+                                 {"type": "mount"}, {"type": "cgroup"}]
+    if runtime["ipc"] != "parent":
+        nss.append({"type": "ipc", "path": f"/proc/{init_pid}/ns/ipc"})
+    if runtime["net"] != "host":
+        nss.append({"type": "network", "path": f"/proc/{init_pid}/ns/net"})
+    linux["namespaces"] = nss
+    resources = dict(linux.get("resources") or {})
+    resources.update(app["resources"])
+    linux["resources"] = resources
+    linux["cgroupsPath"] = f"/rkt-{uuid}-{app['name']}"
+    if app.get("seccomp"):
+        linux["seccomp"] = app["seccomp"]
+    spec["annotations"] = {"rkt.pod.uuid": uuid, "rkt.app.name": app["name"]}
+    return spec
+
+
+def write_etc_files(pod_dir: str, runtime: dict[str, Any], apps_rootfs: list[str]) -> None:
+    hosts = runtime.get("hosts")
+    text = None
+    if hosts == "host":
+        with open("/etc/hosts") as f:
+            text = f.read()
+    elif hosts:
+        text = hosts
+    elif not all(os.path.exists(os.path.join(r, "etc/hosts")) for r in apps_rootfs):
+        text = DEFAULT_HOSTS + f"127.0.0.1\t{runtime['hostname']}\n"
+    if text is not None:
+        with open(os.path.join(pod_dir, "hosts"), "w") as f:
+            f.write(text)
+    resolv = runtime.get("resolv")
+    if resolv == "host" or (resolv is None and runtime["net"] == "host"):
+        if os.path.exists("/etc/resolv.conf"):
+            with open("/etc/resolv.conf") as f:
+                resolv = f.read()
+        else:
+            resolv = None
+    if resolv:
+        with open(os.path.join(pod_dir, "resolv.conf"), "w") as f:
+            f.write(resolv)
+
+
+def _supervise(pod_dir: str, created: list[tuple[dict[str, Any], int]], readers: list[tuple[int, int | None, Any]],
+               init_pid: int) -> dict[str, int]:
+    """Copy the apps' output to our stdout/stderr and their logs, reap them, write exit codes.
+
+    One thread, a poll loop: after `create` joined the pod's pid namespace,
+    this process can no longer start threads (CLONE_THREAD needs the same pid
+    namespace for children as its own).
+    """
+    import select
+
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    old_wakeup = signal.set_wakeup_fd(wake_w)
+    old_chld = signal.signal(signal.SIGCHLD, lambda *_: None)
+    codes: dict[str, int] = {}
+    pending = {pid: app for app, pid in created}
+    open_readers = {r: (dst, log) for r, dst, log in readers}
+    poller = select.poll()
+    for r in open_readers:
+        poller.register(r, select.POLLIN | select.POLLHUP)
+    poller.register(wake_r, select.POLLIN)
+    drain_deadline: float | None = None
+    try:
+        while pending or open_readers:
+            if not pending:
+                if drain_deadline is None:
+                    drain_deadline = time.monotonic() + 1.0
+                elif time.monotonic() > drain_deadline:
+                    break
+            for fd, _ev in poller.poll(200):
+                if fd == wake_r:
+                    try:
+                        while os.read(wake_r, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+                    continue
+                try:
+                    data = os.read(fd, 65536)
+                except OSError:
+                    data = b""
+                dst, log = open_readers.get(fd, (None, None))
+                if not data:
+                    poller.unregister(fd)
+                    os.close(fd)
+                    open_readers.pop(fd, None)
+                    continue
+                if dst is not None:
+                    try:
+                        os.write(dst, data)
+                    except OSError:
+                        pass
+                log.write(data)
+                log.flush()
+            while pending:
+                try:
+                    pid, status = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    pending.clear()
+                    break
+                if pid == 0:
+                    break
+                app = pending.pop(pid, None)
+                if app is None:
+                    continue
+                code = os.waitstatus_to_exitcode(status)
+                if code < 0:
+                    code = 128 - code
+                codes[app["name"]] = code
+                with open(os.path.join(pod_dir, "apps", app["name"], "exit"), "w") as f:
+                    f.write(str(code))
+    finally:
+        signal.set_wakeup_fd(old_wakeup)
+        signal.signal(signal.SIGCHLD, old_chld)
+        os.close(wake_r)
+        os.close(wake_w)
+        for fd in open_readers:
+            os.close(fd)
+    return codes
+
+
+def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
+    """Run the pod in the foreground; the pod's lock must be held by the caller. Returns the exit status."""
+    from pyrkt.oci import operations as ops
+    from pyrkt.oci.errors import RuntimeFailure
+
+    pod_dir = pod.path
+    uuid = pod.uuid
+    apps = runtime["apps"]
+    oci_root = os.path.join(pod_dir, "oci")
+    os.makedirs(oci_root, exist_ok=True)
+    rootfses = []
+    for app in apps:
+        if runtime["no_overlay"]:
+            rootfses.append(os.path.join(pod_dir, "apps", app["name"], "rootfs"))
+        else:
+            rootfses.append(mount_overlay(pod_dir, app))
+    write_etc_files(pod_dir, runtime, rootfses)
+    net = runtime["net"]
+    init_pid = start_pod_init(runtime["hostname"], net, runtime["ipc"])
+    pod.write("pid", str(init_pid))
+    interrupted = [False]
+
+    def stop_pod(signum: int, _frame: object) -> None:
+        interrupted[0] = True
+        try:
+            os.kill(init_pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+
+    old = {s: signal.signal(s, stop_pod) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    created: list[tuple[dict[str, Any], int]] = []
+    readers: list[tuple[int, int | None, Any]] = []
+    logs: list[Any] = []
+    devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+    saved = [os.dup(0), os.dup(1), os.dup(2)]
+    try:
+        for app in apps:
+            app_dir = os.path.join(pod_dir, "apps", app["name"])
+            with open(os.path.join(app_dir, "config.json"), "w") as f:
+                json.dump(oci_config(pod_dir, uuid, app, runtime, init_pid), f)
+            log = open(os.path.join(app_dir, "log"), "ab")
+            logs.append(log)
+            child_fds = []
+            for i, (mode_key, target) in enumerate((("stdin", 0), ("stdout", 1), ("stderr", 2))):
+                mode = "tty" if runtime["interactive"] else app[mode_key]
+                if mode in ("tty", "stream"):
+                    child_fds.append(saved[i])
+                elif mode == "null":
+                    child_fds.append(devnull)
+                else:  # log: through a pipe we copy to our stdout/stderr and to the log
+                    r, w = os.pipe2(os.O_CLOEXEC)
+                    readers.append((r, saved[i] if show_logs else None, log))
+                    child_fds.append(w)
+            for i, fd in enumerate(child_fds):
+                os.dup2(fd, i)
+            try:
+                state = ops.create(oci_root, app["name"], ops.CreateOptions(bundle=app_dir))
+            finally:
+                for i in range(3):
+                    os.dup2(saved[i], i)
+                for fd in child_fds:
+                    if fd not in saved and fd != devnull:
+                        os.close(fd)
+            created.append((app, state.pid))
+        pod.write("started", repr(time.time()))
+        for app, _pid in created:
+            ops.start(oci_root, app["name"])
+        codes = _supervise(pod_dir, created, readers, init_pid)
+    except RuntimeFailure as exc:
+        raise Stage1Error(str(exc)) from None
+    finally:
+        try:
+            os.kill(init_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        # reap everything: a dying pod init waits for the pod's zombies, which are our children
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            if pid == init_pid:
+                break
+        for s, h in old.items():
+            signal.signal(s, h)
+        for fd in saved + [devnull]:
+            os.close(fd)
+        for log in logs:
+            log.close()
+        cleanup_apps(pod_dir, [a["name"] for a in apps], unmount=not runtime["no_overlay"])
+    for app in apps:
+        code = codes.get(app["name"], 0)
+        if code != 0:
+            return code
+    return 0
+
+
+def cleanup_apps(pod_dir: str, names: list[str], unmount: bool = True) -> None:
+    """Delete the apps' OCI containers (their cgroups) and, with `unmount`, their rootfs mounts."""
+    from pyrkt.oci import operations as ops
+    from pyrkt.oci.errors import RuntimeFailure
+
+    oci_root = os.path.join(pod_dir, "oci")
+    for name in names:
+        if os.path.isdir(os.path.join(oci_root, name)):
+            try:
+                ops.delete(oci_root, name, force=True)
+            except (RuntimeFailure, OSError) as exc:
+                print(f"rkt: deleting app {name}: {exc}", file=sys.stderr)
+        if unmount:
+            unmount_rootfs(pod_dir, name)

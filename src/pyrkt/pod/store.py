@@ -1,0 +1,249 @@
+"""Pods on disk: one directory per pod; its state is the directory it is in plus its flock.
+
+    pods/embryo/<uuid>          embryo          (being created, locked)
+    pods/prepare/<uuid>         preparing (locked) / aborted prepare (unlocked)
+    pods/prepared/<uuid>        prepared
+    pods/run/<uuid>             running (locked) / exited (unlocked)
+    pods/exited-garbage/<uuid>  exited garbage (unlocked) / deleting (locked)
+    pods/garbage/<uuid>         garbage (unlocked) / deleting (locked)
+
+Moves between states are rename(2); the running pod's lock is held by the
+process that runs it (and by the pod init it forks, so a pod whose `rkt run`
+was killed stays running exactly as long as its processes do). No daemon.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+import uuid as uuidlib
+from dataclasses import dataclass
+
+STATE_DIRS = ("embryo", "prepare", "prepared", "run", "exited-garbage", "garbage")
+
+# (directory, locked) -> state name (rkt's names)
+STATE_TABLE: dict[tuple[str, bool], str] = {
+    ("embryo", True): "embryo",
+    ("embryo", False): "embryo",
+    ("prepare", True): "preparing",
+    ("prepare", False): "aborted prepare",
+    ("prepared", True): "prepared",
+    ("prepared", False): "prepared",
+    ("run", True): "running",
+    ("run", False): "exited",
+    ("exited-garbage", True): "deleting",
+    ("exited-garbage", False): "exited garbage",
+    ("garbage", True): "deleting",
+    ("garbage", False): "garbage",
+}
+
+# allowed moves: (from dir, to dir)
+TRANSITIONS = {
+    ("embryo", "prepare"), ("embryo", "garbage"),
+    ("prepare", "prepared"), ("prepare", "run"), ("prepare", "garbage"),
+    ("prepared", "run"), ("prepared", "garbage"),
+    ("run", "exited-garbage"),
+}
+
+
+def state_of(directory: str, locked: bool) -> str:
+    return STATE_TABLE[(directory, locked)]
+
+
+class PodError(Exception):
+    """One-line error about pods."""
+
+
+class PodStore:
+    def __init__(self, data_dir: str) -> None:
+        self.data_dir = data_dir
+        self.pods_dir = os.path.join(data_dir, "pods")
+
+    def ensure(self) -> None:
+        for d in STATE_DIRS:
+            os.makedirs(os.path.join(self.pods_dir, d), mode=0o750, exist_ok=True)
+        os.makedirs(os.path.join(self.data_dir, "locks"), exist_ok=True)
+
+    def path(self, directory: str, uuid: str) -> str:
+        return os.path.join(self.pods_dir, directory, uuid)
+
+    def all(self) -> list["Pod"]:
+        pods = []
+        for d in STATE_DIRS:
+            try:
+                names = os.listdir(os.path.join(self.pods_dir, d))
+            except FileNotFoundError:
+                continue
+            for name in names:
+                if len(name) == 36 and not name.startswith("."):
+                    pods.append(Pod(self, name, d))
+        return pods
+
+    def new_embryo(self) -> "Pod":
+        self.ensure()
+        uuid = str(uuidlib.uuid4())
+        path = self.path("embryo", uuid)
+        os.mkdir(path, 0o750)
+        pod = Pod(self, uuid, "embryo")
+        pod.lock()
+        return pod
+
+    def find(self, prefix: str) -> "Pod":
+        """A pod by UUID or any unique prefix of it."""
+        prefix = prefix.strip().lower()
+        if not prefix:
+            raise PodError("empty pod UUID")
+        matches = [p for p in self.all() if p.uuid.startswith(prefix)]
+        uuids = {p.uuid for p in matches}
+        if not matches:
+            raise PodError(f"no matches found for {prefix!r}")
+        if len(uuids) > 1:
+            raise PodError(f"ambiguous UUID {prefix!r}: matches {len(uuids)} pods")
+        return matches[0]
+
+
+def read_uuid_file(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as exc:
+        raise PodError(f"reading UUID file {path}: {exc.strerror}") from None
+
+
+@dataclass
+class Pod:
+    store: PodStore
+    uuid: str
+    directory: str
+    fd: int = -1
+
+    @property
+    def path(self) -> str:
+        return self.store.path(self.directory, self.uuid)
+
+    def file(self, *names: str) -> str:
+        return os.path.join(self.path, *names)
+
+    # -- locking ---------------------------------------------------------
+    def _open(self) -> int:
+        if self.fd < 0:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self.fd
+
+    def lock(self, shared: bool = False, wait: bool = False) -> bool:
+        fd = self._open()
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return False
+            raise
+
+    def unlock(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def is_locked(self) -> bool:
+        """True when some process holds the pod's lock (probed without keeping it)."""
+        if self.fd >= 0:
+            return True
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self.refresh()
+            return self.is_locked() if os.path.exists(self.path) else False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return False
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+
+    def refresh(self) -> None:
+        """Find the pod again after another process moved it."""
+        for d in STATE_DIRS:
+            if os.path.exists(self.store.path(d, self.uuid)):
+                self.directory = d
+                return
+
+    @property
+    def state(self) -> str:
+        self.refresh()
+        return state_of(self.directory, self.is_locked())
+
+    def move(self, to: str) -> None:
+        if (self.directory, to) not in TRANSITIONS:
+            raise PodError(f"pod {self.uuid}: cannot move from {self.directory} to {to}")
+        os.rename(self.path, self.store.path(to, self.uuid))
+        self.directory = to
+        try:
+            fd = os.open(os.path.join(self.store.pods_dir, to), os.O_RDONLY | os.O_DIRECTORY)
+            os.fsync(fd)
+            os.close(fd)
+        except OSError:
+            pass
+
+    # -- facts -----------------------------------------------------------
+    def read(self, name: str) -> str | None:
+        try:
+            with open(self.file(name)) as f:
+                return f.read()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def write(self, name: str, data: str | bytes, mode: int = 0o640) -> None:
+        path = self.file(name)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        raw = data.encode() if isinstance(data, str) else data
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+        try:
+            os.write(fd, raw)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+
+    def created(self) -> float | None:
+        v = self.read("created")
+        return float(v) if v else None
+
+    def started(self) -> float | None:
+        v = self.read("started")
+        return float(v) if v else None
+
+    def pid(self) -> int | None:
+        v = self.read("pid")
+        return int(v) if v and v.strip().isdigit() else None
+
+    def exit_codes(self) -> dict[str, int]:
+        out = {}
+        apps_dir = self.file("apps")
+        try:
+            names = sorted(os.listdir(apps_dir))
+        except (FileNotFoundError, NotADirectoryError):
+            return out
+        for name in names:
+            try:
+                with open(os.path.join(apps_dir, name, "exit")) as f:
+                    out[name] = int(f.read().strip())
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def gc_marked_time(self) -> float:
+        """When the pod was moved to exited-garbage/garbage (the dir's ctime changes on rename)."""
+        try:
+            return os.stat(self.path).st_ctime
+        except FileNotFoundError:
+            return time.time()
+
+    def mtime(self) -> float:
+        try:
+            return os.stat(self.path).st_mtime
+        except FileNotFoundError:
+            return time.time()
