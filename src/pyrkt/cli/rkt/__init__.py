@@ -18,6 +18,18 @@ COMMANDS: dict[str, str] = {
     "image": "image",
     "trust": "trust",
     "version": "version",
+    "run": "run",
+    "prepare": "prepare",
+    "run-prepared": "run_prepared",
+    "list": "list",
+    "status": "status",
+    "enter": "enter",
+    "stop": "stop",
+    "rm": "rm",
+    "gc": "gc",
+    "cat-manifest": "cat_manifest",
+    "export": "export",
+    "config": "config",
 }
 
 
