@@ -119,7 +119,7 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
     console_sock = console
     cgroups = None
     try:
-        cgroups = _make_cgroups(cfg, container_id, opts.systemd_cgroup)
+        cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(sd.exec_socket)
         listener.listen(1)
@@ -254,7 +254,22 @@ def _check_extras(cfg: Config) -> None:
             raise RuntimeFailure(str(exc)) from None
 
 
-def _make_cgroups(cfg: Config, container_id: str, systemd: bool) -> "CgroupManager":
+def default_cgroups_path(root: str, container_id: str) -> str:
+    """The cgroup of a container whose config names none.
+
+    Containers of the default --root get `/pyrkt/<id>`; another state root
+    adds a short tag of its path, so two roots (podman's and containerd's, or
+    two test runs) with the same id never share, and never destroy, one cgroup.
+    """
+    if os.path.abspath(root) == DEFAULT_ROOT:
+        return f"/pyrkt/{container_id}"
+    import zlib
+
+    tag = zlib.crc32(os.path.abspath(root).encode()) & 0xFFFFFFFF
+    return f"/pyrkt/{tag:08x}-{container_id}"
+
+
+def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "CgroupManager":
     """Create the container's cgroups and apply linux.resources, before the init exists.
 
     The device list gets runc's defaults appended (the devices every
@@ -271,7 +286,8 @@ def _make_cgroups(cfg: Config, container_id: str, systemd: bool) -> "CgroupManag
                 devices.append({"allow": True, "type": dev.type, "major": dev.major, "minor": dev.minor, "access": "rwm"})
         resources["devices"] = devices
     try:
-        mgr = CgroupManager.for_path(cfg.cgroups_path, container_id, systemd=systemd)
+        path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
+        mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
         mgr.create()
     except CgroupError as exc:
         raise RuntimeFailure(str(exc)) from None

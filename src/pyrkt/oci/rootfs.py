@@ -98,7 +98,12 @@ class Rootfs:
         except PathEscapeError as exc:
             raise RootfsError(f"mount destination {m.destination}: {exc}") from None
         if m.uid_mappings or m.gid_mappings or "idmap" in opts.extensions or "ridmap" in opts.extensions:
-            raise RootfsError(f"mount {m.destination}: idmapped mounts are not supported yet")
+            if not (opts.is_bind or m.type == "bind"):
+                raise RootfsError(f"mount {m.destination}: idmapped mounts are supported for bind mounts only")
+            if not (m.uid_mappings and m.gid_mappings):
+                raise RootfsError(f"mount {m.destination}: an idmapped mount needs uidMappings and gidMappings")
+            if self.in_userns:
+                raise RootfsError(f"mount {m.destination}: idmapped mounts in a container with a user namespace are not supported yet")
         if opts.is_bind or m.type == "bind":
             self._bind(m, dest, opts.flags | sc.MS_BIND, opts.propagation)
             return
@@ -140,7 +145,15 @@ class Rootfs:
             _mkfile_target(self.root, dest)
         with _SafeTarget(self.root, dest) as target:
             try:
-                sc.mount(source, target, None, sc.MS_BIND | (flags & sc.MS_REC))
+                if m.uid_mappings:
+                    from pyrkt.oci import idmap
+
+                    try:
+                        idmap.bind(source, target, m.uid_mappings, m.gid_mappings, bool(flags & sc.MS_REC) or "ridmap" in m.options)  # type: ignore[arg-type]
+                    except idmap.IdmapError as exc:
+                        raise RootfsError(f"mount {m.destination}: {exc}") from None
+                else:
+                    sc.mount(source, target, None, sc.MS_BIND | (flags & sc.MS_REC))
             except OSError as exc:
                 raise RootfsError(f"bind mount {m.source} on {m.destination}: {exc.strerror}") from None
         if flags & ~(sc.MS_BIND | sc.MS_REC):
