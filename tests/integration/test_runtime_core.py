@@ -444,13 +444,17 @@ def test_state_pid_is_the_init_and_a_child_of_the_caller(rt: Any, bundle: Bundle
 def test_delete_refuses_running_without_force(rt: Any, bundle: Bundle) -> None:
     rt("run", "-d", "--bundle", bundle(["sleep", "60"]), "busy", check=True)
     pid = rt.state("busy")["pid"]
+    from pyrkt.oci.operations import default_cgroups_path
+
+    cgroup = Path("/sys/fs/cgroup/memory" + default_cgroups_path(rt.root, "busy"))
+    assert (cgroup / "cgroup.procs").read_text().split() == [str(pid)]
     p = rt("delete", "busy")
     assert p.returncode != 0
     assert "cannot delete container busy that is not stopped: running" in p.stderr
     rt("delete", "--force", "busy", check=True)
     assert not Path(f"/proc/{pid}/stat").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     assert not Path(rt.root, "busy").exists()
-    assert not any(Path(p).exists() for p in Path("/sys/fs/cgroup/memory/pyrkt").glob("busy"))
+    assert not cgroup.exists()
 
 
 def test_delete_of_created_container(rt: Any, bundle: Bundle) -> None:
