@@ -8,10 +8,10 @@ runtime's start-up path, and `dataclasses` pulls in `inspect` (several ms).
 
 from __future__ import annotations
 
-import json
 import os
 
 from pyrkt.linux import syscalls as sc
+from pyrkt.oci import fastjson as json
 
 SUPPORTED_MAJOR = 1
 

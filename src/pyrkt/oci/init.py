@@ -14,13 +14,17 @@ Any failure is sent to the parent as one line and the child exits.
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 
 from pyrkt.linux import syscalls as sc
 from pyrkt.oci import sync
 from pyrkt.oci.config import JOIN_ORDER, Config
 from pyrkt.oci.errors import describe
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from socket import socket
 
 
 class InitContext:
@@ -36,9 +40,9 @@ class InitContext:
         cfg: Config,
         bundle: str,
         container_id: str,
-        sync_sock: socket.socket,
-        exec_sock: socket.socket,
-        console_sock: socket.socket | None,
+        sync_sock: socket,
+        exec_sock: socket,
+        console_sock: socket | None,
         no_pivot: bool,
         no_new_keyring: bool,
         preserve_fds: int,
@@ -78,6 +82,25 @@ def run(ctx: InitContext) -> None:
 
 def _init(ctx: InitContext) -> None:
     cfg = ctx.cfg
+    # everything used after pivot_root is imported now: the source tree is not
+    # visible from inside the container; and before `go`, while the parent
+    # places us in cgroups (its first cgroup.procs write waits for an RCU grace period)
+    from pyrkt.linux import capabilities
+    from pyrkt.oci import process as pr
+    from pyrkt.oci.rootfs import Rootfs
+
+    if cfg.sysctl:
+        from pyrkt.oci.sysctl import apply_sysctl
+    if ctx.console_sock is not None:
+        from pyrkt.oci.console import setup_console
+    seccomp_filter = None
+    if cfg.seccomp:
+        from pyrkt.linux.seccomp import compile_filter
+
+        seccomp_filter = compile_filter(cfg.seccomp)
+    import resource  # noqa: F401  (used by set_rlimits)
+    import signal  # noqa: F401  (used by restore_signals)
+
     msg = sync.recv(ctx.sync_sock)
     if msg.get("type") != "go":
         raise sync.SyncError(f"unexpected message {msg.get('type')!r}")
@@ -114,23 +137,6 @@ def _init(ctx: InitContext) -> None:
             if exc.errno not in (38, 1, 13, 122):  # ENOSYS, EPERM, EACCES, EDQUOT: carry on as runc does
                 raise
 
-    # everything used after pivot_root is imported now: the source tree is not
-    # visible from inside the container
-    from pyrkt.linux import capabilities
-    from pyrkt.oci import process as pr
-    from pyrkt.oci.rootfs import Rootfs
-
-    if cfg.sysctl:
-        from pyrkt.oci.sysctl import apply_sysctl
-    if ctx.console_sock is not None:
-        from pyrkt.oci.console import setup_console
-    seccomp_filter = None
-    if cfg.seccomp:
-        from pyrkt.linux.seccomp import compile_filter
-
-        seccomp_filter = compile_filter(cfg.seccomp)
-    import resource  # noqa: F401  (used by set_rlimits)
-    import signal  # noqa: F401  (used by restore_signals)
 
     rootfs = Rootfs(
         cfg,
@@ -201,7 +207,8 @@ def _init(ctx: InitContext) -> None:
     ctx.sync_sock.close()
 
     # block until `start` connects; a closed listener (delete) ends us
-    conn, _ = ctx.exec_sock.accept()
+    fd, _ = ctx.exec_sock._accept()  # type: ignore[attr-defined]  (what socket.accept wraps)
+    conn = _socket.socket(fileno=fd)
     ctx.exec_sock.close()
     conn.recv(1)
     if cfg.hooks.get("startContainer"):

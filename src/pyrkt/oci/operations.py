@@ -8,9 +8,9 @@ table, and acts. Errors are raised as RuntimeFailure (one line).
 
 from __future__ import annotations
 
+import _signal  # the C module: `signal` builds its enums at import (~3 ms)
+import _socket  # likewise: `socket` builds four enums and imports selectors (~5 ms)
 import os
-import signal
-import socket
 import time
 
 from pyrkt.linux import syscalls as sc
@@ -21,6 +21,7 @@ from pyrkt.oci.state import ContainerState, StateDir, StateError, proc_start_tim
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from socket import socket
     from pyrkt.linux.cgroups import CgroupManager
 
 DEFAULT_ROOT = "/run/pyrkt-runtime"
@@ -70,7 +71,7 @@ def _write_id_maps(pid: int, cfg: Config) -> None:
             raise RuntimeFailure(f"writing {name} ({text.strip()!r}): {exc.strerror}") from None
 
 
-def create(root: str, container_id: str, opts: CreateOptions, console: socket.socket | None = None) -> ContainerState:
+def create(root: str, container_id: str, opts: CreateOptions, console: socket | None = None) -> ContainerState:
     """Create a container: its init is left blocked before execve, waiting for start.
 
     `console` is an already-connected socket to send the terminal to (used by
@@ -120,12 +121,12 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
     cgroups = None
     try:
         cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         listener.bind(sd.exec_socket)
         listener.listen(1)
         parent_sock, child_sock = sync.pair()
         if console_sock is None and opts.console_socket is not None:
-            console_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            console_sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)  # type: ignore[assignment]
             try:
                 console_sock.connect(opts.console_socket)
             except OSError as exc:
@@ -191,7 +192,10 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket.so
             except ProcessSetupError as exc:
                 raise RuntimeFailure(str(exc)) from None
         try:
-            sync.send(parent_sock, "go")
+            try:
+                sync.send(parent_sock, "go")
+            except OSError:
+                pass  # the init failed early: its error report, if any, is still queued
             msg = sync.recv(parent_sock)
         except (OSError, sync.SyncError):
             raise RuntimeFailure("container init exited before it was ready") from None
@@ -307,7 +311,7 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "
 
 def _kill_and_reap(pid: int) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, _signal.SIGKILL)
     except ProcessLookupError:
         pass
     try:
@@ -338,7 +342,7 @@ def start(root: str, container_id: str) -> ContainerState:
     try:
         _check("start", status, container_id)
         assert state is not None
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             conn.connect(sd.exec_socket)
             conn.send(b"\0")
@@ -383,11 +387,13 @@ def parse_signal(text: str) -> int:
     if not name.startswith("SIG"):
         name = "SIG" + name
     if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
-        base = signal.SIGRTMIN if "MIN" in name else signal.SIGRTMAX
+        base = _signal.SIGRTMIN if "MIN" in name else _signal.SIGRTMAX
         offset = int(name[9:]) if name[9:].isdigit() else -1
         if offset < 0:
             raise RuntimeFailure(f"invalid signal {text!r}")
         return int(base + offset if "MIN" in name else base - offset)
+    import signal
+
     try:
         return int(signal.Signals[name])
     except KeyError:
@@ -419,7 +425,7 @@ def _container_pids(state: ContainerState) -> list[int]:
     return pids
 
 
-def kill(root: str, container_id: str, sig: int = signal.SIGTERM, all_processes: bool = False) -> None:
+def kill(root: str, container_id: str, sig: int = _signal.SIGTERM, all_processes: bool = False) -> None:
     sd, state, status = _open(root, container_id, shared=True)
     try:
         _check("kill", status, container_id, forced=all_processes)
@@ -466,7 +472,7 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         if status != lifecycle.STOPPED:
             for pid in _container_pids(state) or [state.pid]:
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, _signal.SIGKILL)
                 except ProcessLookupError:
                     pass
             if status == lifecycle.PAUSED and state.cgroup_paths:
@@ -529,7 +535,9 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
         except ConfigError as exc:
             raise RuntimeFailure(str(exc)) from None
         if cfg_terminal:
-            console_parent, console_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            import socket as socket_module
+
+            console_parent, console_child = socket_module.socketpair(socket_module.AF_UNIX, socket_module.SOCK_STREAM)
     state = create(root, container_id, opts, console=console_child)
     master = -1
     if console_child is not None:
@@ -558,7 +566,7 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
             pass
 
     for name in FORWARDED_SIGNALS:
-        signal.signal(getattr(signal, name), forward)
+        _signal.signal(getattr(_signal, name), forward)
     if master >= 0:
         from pyrkt.oci.tty_proxy import proxy
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import stat
-from typing import TYPE_CHECKING
 
 from pyrkt.linux import syscalls as sc
 from pyrkt.linux.mounts import PathEscapeError, mkdir_all_in_root, parse_options, resolve_in_root
 from pyrkt.oci.config import Config, Device, Mount
 
+TYPE_CHECKING = False  # `typing` costs ~15 ms to import in the container init
 if TYPE_CHECKING:
     from collections.abc import Callable
 

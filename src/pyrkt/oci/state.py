@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import time
 
-from pyrkt.oci import lifecycle
+from pyrkt.oci import fastjson, lifecycle
 
 STATE_FILE = "state.json"
 EXEC_SOCKET = "exec.sock"
@@ -169,7 +168,7 @@ class StateDir:
 
     # -- state file -------------------------------------------------------
     def write(self, state: ContainerState) -> None:
-        data = json.dumps(state.to_json(), separators=(",", ":")).encode()
+        data = fastjson.dumps(state.to_json(), compact=True).encode()
         tmp = os.path.join(self.path, ".state.json.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
@@ -183,7 +182,7 @@ class StateDir:
         """The record, or None while the container is still being created."""
         try:
             with open(os.path.join(self.path, STATE_FILE), "rb") as f:
-                return ContainerState.from_json(json.loads(f.read()))
+                return ContainerState.from_json(fastjson.loads(f.read()))  # type: ignore[arg-type]
         except FileNotFoundError:
             return None
         except ValueError as exc:
