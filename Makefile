@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml packages.apt
 	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	@$(VPY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@$(VPY) scripts/install-launchers.py
+	@$(VPY) -m compileall -q src/pyrkt >/dev/null
 	@touch $(STAMP)
 
 demo: install

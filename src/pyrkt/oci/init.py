@@ -101,6 +101,8 @@ def _init(ctx: InitContext) -> None:
     import resource  # noqa: F401  (used by set_rlimits)
     import signal  # noqa: F401  (used by restore_signals)
 
+    sc.libc()  # ctypes, for mount & co (the runtime process itself cloned us without it)
+
     msg = sync.recv(ctx.sync_sock)
     if msg.get("type") != "go":
         raise sync.SyncError(f"unexpected message {msg.get('type')!r}")
