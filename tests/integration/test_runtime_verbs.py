@@ -277,7 +277,7 @@ def test_features() -> None:
     assert "CAP_SYS_ADMIN" in linux["capabilities"]
     assert linux["seccomp"]["enabled"] and "SCMP_ACT_ERRNO" in linux["seccomp"]["actions"]
     assert linux["selinux"]["enabled"] is os.path.exists("/sys/fs/selinux/enforce")
-    assert linux["intelRdt"]["enabled"] is False and linux["mountExtensions"]["idmap"]["enabled"] is False
+    assert linux["intelRdt"]["enabled"] is False and linux["mountExtensions"]["idmap"]["enabled"] is True
     one_line_error(subprocess.run([RUNTIME, "features", "extra"], capture_output=True, text=True), "no arguments")
 
 
@@ -364,9 +364,9 @@ def test_failing_hooks(rt) -> None:  # type: ignore[no-untyped-def]
     ("intelRdt", lambda c: c["linux"].update(intelRdt={"closID": "x"}), ["intelRdt"]),
     ("timeOffsets", lambda c: c["linux"].update(timeOffsets={"realtime": {"secs": 5}}), ["timeOffsets"]),
     ("personality.flags", lambda c: c["linux"].update(personality={"domain": "LINUX", "flags": ["x"]}), ["personality"]),
-    ("idmap", lambda c: c["mounts"].append({"destination": "/mnt", "type": "bind", "source": "/tmp", "options": ["bind"],
-                                            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-                                            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}), ["idmapped"]),
+    ("idmap-tmpfs", lambda c: c["mounts"].append({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": [],
+                                                  "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+                                                  "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}), ["bind mounts only"]),
 ])
 def test_unavailable_features_are_refused(rt, field, edit, words) -> None:  # type: ignore[no-untyped-def]
     if field == "timeOffsets":
@@ -399,3 +399,24 @@ def test_time_namespace_offsets(rt) -> None:  # type: ignore[no-untyped-def]
     assert os.readlink(f"/proc/{st['pid']}/ns/time") != os.readlink("/proc/self/ns/time")
     inside = float(rt.ok("exec", "t", "cat", "/proc/uptime").stdout.split()[0])  # exec joins it too
     assert 1000000 - 5 < inside - host < 1000000 + 5
+
+
+def test_idmapped_bind_mount(rt) -> None:  # type: ignore[no-untyped-def]
+    src = os.path.join(rt.base, "idsrc")
+    os.makedirs(src)
+    os.chmod(src, 0o777)
+    with open(os.path.join(src, "f"), "w") as f:
+        f.write("x")
+    os.chown(os.path.join(src, "f"), 0, 0)
+
+    def edit(c: dict) -> None:  # type: ignore[type-arg]
+        c["root"]["readonly"] = False
+        c["mounts"].append({"destination": "/mnt", "type": "bind", "source": src, "options": ["bind", "rw"],
+                            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+                            "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}]})
+        c["process"]["user"] = {"uid": 1001, "gid": 1001}
+    res = rt.ok("run", "--bundle", rt.bundle(["sh", "-c", "stat -c %u:%g /mnt/f; touch /mnt/made-by-1001"], edit), "i")
+    assert res.stdout.strip() == "1000:1000"  # on-disk 0 seen as 1000 through the mapping
+    st = os.stat(os.path.join(src, "made-by-1001"))
+    assert (st.st_uid, st.st_gid) == (1, 1)  # and 1001 writes as on-disk 1
+    assert os.stat(os.path.join(src, "f")).st_uid == 0  # the source itself is unchanged
