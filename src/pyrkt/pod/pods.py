@@ -366,7 +366,9 @@ def enter(data_dir: str, prefix: str, app: str | None, cmd: list[str]) -> int:
         cmd = ["/bin/bash"] if os.path.lexists(os.path.join(rootfs, "bin/bash")) else ["/bin/sh"]
     tty = sys.stdin.isatty() and sys.stdout.isatty()
     try:
-        return execute(pod.file("oci"), a["name"], ExecOptions(args=cmd, tty=tty))
+        from pyrkt.pod.stage1 import oci_root
+
+        return execute(oci_root(pod.path), a["name"], ExecOptions(args=cmd, tty=tty))
     except RuntimeFailure as exc:
         raise PodError(f"entering app {a['name']}: {exc}") from None
 

@@ -23,6 +23,12 @@ from pyrkt.linux import syscalls as sc
 from pyrkt.pod.prepare import DEFAULT_HOSTS
 
 STOP_GRACE = 10.0
+OCI_ROOT = "/run/pyrkt-pods"
+
+
+def oci_root(pod_dir: str) -> str:
+    """The OCI state root of a pod's apps: short (unix socket paths live there), outside the pod dir."""
+    return os.path.join(OCI_ROOT, os.path.basename(pod_dir.rstrip("/")))
 
 
 class Stage1Error(Exception):
@@ -173,7 +179,11 @@ def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, 
         mounts.append({"destination": "/etc/resolv.conf", "type": "bind", "source": resolv, "options": ["bind", "ro"]})
     linux = spec["linux"]
     nss: list[dict[str, str]] = [{"type": "pid", "path": f"/proc/{init_pid}/ns/pid"}, {"type": "uts", "path": f"/proc/{init_pid}/ns/uts"},
-                                 {"type": "mount"}, {"type": "cgroup"}]
+                                 {"type": "mount"}]
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        # a cgroup namespace only on cgroup v2: on v1/hybrid hosts the runtime shows the
+        # container its cgroup directories by bind mounts, which need the host's view of the paths
+        nss.append({"type": "cgroup"})
     if runtime["ipc"] != "parent":
         nss.append({"type": "ipc", "path": f"/proc/{init_pid}/ns/ipc"})
     if runtime["net"] != "host":
@@ -302,8 +312,8 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     pod_dir = pod.path
     uuid = pod.uuid
     apps = runtime["apps"]
-    oci_root = os.path.join(pod_dir, "oci")
-    os.makedirs(oci_root, exist_ok=True)
+    oci_dir = oci_root(pod_dir)
+    os.makedirs(oci_dir, exist_ok=True)
     rootfses = []
     for app in apps:
         if runtime["no_overlay"]:
@@ -350,7 +360,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
             for i, fd in enumerate(child_fds):
                 os.dup2(fd, i)
             try:
-                state = ops.create(oci_root, app["name"], ops.CreateOptions(bundle=app_dir))
+                state = ops.create(oci_dir, app["name"], ops.CreateOptions(bundle=app_dir))
             finally:
                 for i in range(3):
                     os.dup2(saved[i], i)
@@ -360,7 +370,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
             created.append((app, state.pid))
         pod.write("started", repr(time.time()))
         for app, _pid in created:
-            ops.start(oci_root, app["name"])
+            ops.start(oci_dir, app["name"])
         codes = _supervise(pod_dir, created, readers, init_pid)
     except RuntimeFailure as exc:
         raise Stage1Error(str(exc)) from None
@@ -396,12 +406,16 @@ def cleanup_apps(pod_dir: str, names: list[str], unmount: bool = True) -> None:
     from pyrkt.oci import operations as ops
     from pyrkt.oci.errors import RuntimeFailure
 
-    oci_root = os.path.join(pod_dir, "oci")
+    oci_dir = oci_root(pod_dir)
     for name in names:
-        if os.path.isdir(os.path.join(oci_root, name)):
+        if os.path.isdir(os.path.join(oci_dir, name)):
             try:
-                ops.delete(oci_root, name, force=True)
+                ops.delete(oci_dir, name, force=True)
             except (RuntimeFailure, OSError) as exc:
                 print(f"rkt: deleting app {name}: {exc}", file=sys.stderr)
         if unmount:
             unmount_rootfs(pod_dir, name)
+    try:
+        os.rmdir(oci_dir)
+    except OSError:
+        pass
