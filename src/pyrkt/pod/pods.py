@@ -159,6 +159,10 @@ def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool) -> int:
     if mode == "default":
         if runtime.get("net_explicit"):
             raise PodError("--net=default: the default CNI network is not supported yet: use --net=host or --net=none")
+        import sys
+
+        print("rkt: the default (CNI) network is not supported yet: the pod has only loopback, as with --net=none; "
+              "pass --net=host or --net=none to silence this", file=sys.stderr)
         runtime["net"] = "none"
     else:
         runtime["net"] = mode
