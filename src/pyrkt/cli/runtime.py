@@ -12,6 +12,8 @@ import sys
 
 from pyrkt.cli.args import Flag, UsageError, parse
 
+TYPE_CHECKING = False
+
 GLOBAL_FLAGS = (
     Flag("root", takes_value=True, default="/run/pyrkt-runtime"),
     Flag("log", takes_value=True, default=""),
@@ -288,6 +290,9 @@ def cmd_spec(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
 def cmd_exec(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     from pyrkt.oci.exec import ExecOptions, execute
 
+    if TYPE_CHECKING:
+        from typing import Any
+
     if not args:
         raise UsageError('"exec" requires a container id (and a command, or --process FILE)')
     try:
@@ -296,14 +301,14 @@ def cmd_exec(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
         raise UsageError(f"invalid value {flags['preserve_fds']!r} for --preserve-fds") from None
     if flags["process"] and len(args) > 1:
         raise UsageError("exec: give either --process FILE or a command, not both")
-    opts = ExecOptions(
+    kw: dict[str, "Any"] = dict(
         args=args[1:], process_file=flags["process"], detach=bool(flags["detach"]), pid_file=flags["pid_file"],
         tty=bool(flags["tty"]), console_socket=flags["console_socket"], cwd=flags["cwd"], env=flags["env"],
         user=flags["user"], additional_gids=flags["additional_gids"], caps=flags["cap"],
         no_new_privs=bool(flags["no_new_privs"]), preserve_fds=preserve, apparmor=flags["apparmor"],
         process_label=flags["process_label"], ignore_paused=bool(flags["ignore_paused"]), cgroup=flags["cgroup"],
     )
-    return execute(ctx.root, args[0], opts)
+    return execute(ctx.root, args[0], ExecOptions(**kw))
 
 
 def cmd_ps(ctx: Context, flags: dict[str, object], args: list[str]) -> int:

@@ -26,6 +26,10 @@ from pyrkt.oci.config import JOIN_ORDER, ConfigError, Process
 from pyrkt.oci.errors import RuntimeFailure, describe
 from pyrkt.oci.state import ContainerState, StateDir, StateError, status_of
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 NS_FILES = {
     "user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "pid": "pid",
     "cgroup": "cgroup", "time": "time", "mount": "mnt",
@@ -37,15 +41,45 @@ NS_FLAGS = {
 
 
 class ExecOptions:
-    __slots__ = (
-        "args", "process_file", "detach", "pid_file", "tty", "console_socket", "cwd", "env", "user",
-        "additional_gids", "caps", "no_new_privs", "preserve_fds", "apparmor", "process_label", "ignore_paused",
-        "cgroup",
-    )
+    """What `exec` was asked for (runc's flags)."""
 
-    def __init__(self, **kw: object) -> None:
-        for name in self.__slots__:
-            setattr(self, name, kw.get(name))
+    def __init__(
+        self,
+        args: list[str] | None = None,
+        process_file: str | None = None,
+        detach: bool = False,
+        pid_file: str | None = None,
+        tty: bool = False,
+        console_socket: str | None = None,
+        cwd: str | None = None,
+        env: list[str] | None = None,
+        user: str | None = None,
+        additional_gids: list[str] | None = None,
+        caps: list[str] | None = None,
+        no_new_privs: bool = False,
+        preserve_fds: int = 0,
+        apparmor: str | None = None,
+        process_label: str | None = None,
+        ignore_paused: bool = False,
+        cgroup: list[str] | None = None,
+    ) -> None:
+        self.args = args or []
+        self.process_file = process_file
+        self.detach = detach
+        self.pid_file = pid_file
+        self.tty = tty
+        self.console_socket = console_socket
+        self.cwd = cwd
+        self.env = env or []
+        self.user = user
+        self.additional_gids = additional_gids or []
+        self.caps = caps or []
+        self.no_new_privs = no_new_privs
+        self.preserve_fds = preserve_fds
+        self.apparmor = apparmor
+        self.process_label = process_label
+        self.ignore_paused = ignore_paused
+        self.cgroup = cgroup or []
 
 
 def parse_user(text: str) -> tuple[int, int | None]:
@@ -78,13 +112,13 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
             raise RuntimeFailure("exec: no command given: use exec <container-id> <command> [args...] or --process FILE")
         base = state.config.get("process") or {}
         raw = json.loads(json.dumps(base))  # a deep copy
-        raw["args"] = list(opts.args)  # type: ignore[arg-type]
+        raw["args"] = list(opts.args)
         raw["terminal"] = bool(opts.tty)
         raw.pop("consoleSize", None)
     if opts.tty:
         raw["terminal"] = True
     if opts.env:
-        raw["env"] = list(raw.get("env") or []) + list(opts.env)  # type: ignore[arg-type]
+        raw["env"] = list(raw.get("env") or []) + list(opts.env)
     if opts.cwd:
         raw["cwd"] = opts.cwd
     user = dict(raw.get("user") or {})
@@ -95,7 +129,7 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
             user["gid"] = gid
     if opts.additional_gids:
         try:
-            user["additionalGids"] = [int(g) for g in opts.additional_gids]  # type: ignore[attr-defined]
+            user["additionalGids"] = [int(g) for g in opts.additional_gids]
         except ValueError:
             raise RuntimeFailure(f"invalid --additional-gids {opts.additional_gids!r}: use numeric group ids") from None
     raw["user"] = user
@@ -103,7 +137,7 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
         caps = dict(raw.get("capabilities") or {})
         for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
             have = list(caps.get(key) or [])
-            for c in opts.caps:  # type: ignore[attr-defined]
+            for c in opts.caps:
                 name = str(c).upper()
                 name = name if name.startswith("CAP_") else "CAP_" + name
                 if name not in have:
@@ -117,7 +151,7 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
     if opts.process_label:
         raw["selinuxLabel"] = opts.process_label
     try:
-        proc = Process(raw)  # type: ignore[arg-type]
+        proc = Process(raw)
     except ConfigError as exc:
         raise RuntimeFailure(str(exc).replace("config.json: ", "exec: ")) from None
     if proc.capabilities is not None:
@@ -138,8 +172,8 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
 
 def _namespaces_to_join(state: ContainerState) -> list[tuple[str, int]]:
     """(type, fd) for every namespace of the init that differs from ours, in join order."""
-    linux = state.config.get("linux") or {}
-    listed = {ns.get("type") for ns in (linux.get("namespaces") or []) if isinstance(ns, dict)}  # type: ignore[union-attr]
+    linux: Any = state.config.get("linux") or {}
+    listed = {ns.get("type") for ns in (linux.get("namespaces") or []) if isinstance(ns, dict)}
     out = []
     for nstype in JOIN_ORDER:
         if nstype not in listed:
@@ -191,17 +225,17 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
 
     if proc.terminal:
         from pyrkt.oci.console import setup_console  # noqa: F401
-    linux = state.config.get("linux") or {}
+    linux: Any = state.config.get("linux") or {}
     seccomp_filter = None
-    if linux.get("seccomp"):  # type: ignore[union-attr]
+    if linux.get("seccomp"):
         from pyrkt.linux.seccomp import SeccompError, compile_filter
 
         try:
-            seccomp_filter = compile_filter(linux["seccomp"])  # type: ignore[index]
+            seccomp_filter = compile_filter(linux["seccomp"])
         except SeccompError as exc:
             raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
     try:
-        personality = security.personality_value(linux.get("personality"))  # type: ignore[union-attr]
+        personality = security.personality_value(linux.get("personality"))
     except security.SecurityError as exc:
         raise RuntimeFailure(str(exc)) from None
     import resource  # noqa: F401  (set_rlimits)
@@ -226,7 +260,7 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
             try:
                 sc.setns(fd, NS_FLAGS[nstype])
             except OSError as exc:
-                raise RuntimeFailure(f"joining the container's {nstype} namespace: {os.strerror(exc.errno)}") from None
+                raise RuntimeFailure(f"joining the container's {nstype} namespace: {os.strerror(exc.errno or 0)}") from None
             os.close(fd)
         else:
             child_joins.append((nstype, fd))
@@ -257,7 +291,7 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
             try:
                 mgr = CgroupManager.from_paths(state.cgroup_paths)
                 if opts.cgroup:
-                    mgr = _sub_cgroup(mgr, state.cgroup_paths, list(opts.cgroup))  # type: ignore[call-overload]
+                    mgr = _sub_cgroup(mgr, state.cgroup_paths, list(opts.cgroup))
                 mgr.add(pid)
             except CgroupError as exc:
                 raise RuntimeFailure(f"joining the container's cgroup: {exc}") from None
@@ -331,7 +365,8 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _child(state, proc, sock, joins, console_sock, seccomp_filter, personality, preserve, capabilities, pr, security):  # type: ignore[no-untyped-def]
+def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[str, int]], console_sock: Any, seccomp_filter: Any,
+           personality: int | None, preserve: int, capabilities: Any, pr: Any, security: Any) -> None:
     msg = sync.recv(sock)
     if msg.get("type") != "go":
         raise sync.SyncError("unexpected message")
@@ -340,7 +375,7 @@ def _child(state, proc, sock, joins, console_sock, seccomp_filter, personality, 
         try:
             sc.setns(fd, NS_FLAGS[nstype])
         except OSError as exc:
-            raise OSError(exc.errno, f"joining the container's {nstype} namespace: {os.strerror(exc.errno)}") from None
+            raise OSError(exc.errno, f"joining the container's {nstype} namespace: {os.strerror(exc.errno or 0)}") from None
         os.close(fd)
         if nstype == "user":
             in_userns = True

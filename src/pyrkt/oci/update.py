@@ -80,7 +80,7 @@ def resources_from(flags: dict[str, object], stdin_text: str | None = None) -> d
                 parsed = parse_bytes(text)
             elif kind == "uint":
                 parsed = int(text)
-                if parsed < 0:  # type: ignore[operator]
+                if parsed < 0:
                     raise ValueError
             elif kind == "int":
                 parsed = int(text)
@@ -124,7 +124,7 @@ def update(root: str, container_id: str, resources: dict[str, object]) -> None:
         from pyrkt.linux.cgroups import CgroupError, CgroupManager
 
         try:
-            warnings = CgroupManager.from_paths(state.cgroup_paths).apply(resources)  # type: ignore[arg-type]
+            warnings = CgroupManager.from_paths(state.cgroup_paths).apply(resources)
         except CgroupError as exc:
             raise RuntimeFailure(f"update: {exc}") from None
         for w in warnings:
