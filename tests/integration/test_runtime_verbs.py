@@ -420,3 +420,25 @@ def test_idmapped_bind_mount(rt) -> None:  # type: ignore[no-untyped-def]
     st = os.stat(os.path.join(src, "made-by-1001"))
     assert (st.st_uid, st.st_gid) == (1, 1)  # and 1001 writes as on-disk 1
     assert os.stat(os.path.join(src, "f")).st_uid == 0  # the source itself is unchanged
+
+
+def test_exec_preserve_fds_and_json_log(rt) -> None:  # type: ignore[no-untyped-def]
+    rt.running("c")
+    r, w = os.pipe()
+    try:
+        res = subprocess.run([RUNTIME, "--root", rt.root, "exec", "--preserve-fds", "1", "c", "sh", "-c", "echo via-fd3 >&3"],
+                             preexec_fn=lambda: os.dup2(w, 3), pass_fds=(3,), capture_output=True, text=True, timeout=30)
+        assert res.returncode == 0, res.stderr
+        os.close(w)
+        assert os.read(r, 100) == b"via-fd3\n"
+    finally:
+        os.close(r)
+    # without --preserve-fds the descriptor is closed in the container
+    assert rt("exec", "c", "sh", "-c", "echo x >&3").returncode != 0
+    # containerd reads the last {"level":"error","msg":...} line of --log
+    log = os.path.join(rt.base, "log.json")
+    res = subprocess.run([RUNTIME, "--root", rt.root, "--log", log, "--log-format", "json", "exec", "c", "no-such-command"],
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode != 0
+    last = json.loads(open(log).read().strip().splitlines()[-1])
+    assert last["level"] == "error" and "executable file not found in $PATH" in last["msg"]
