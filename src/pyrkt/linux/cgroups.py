@@ -1154,7 +1154,7 @@ class CgroupManager:
         the cgroup is frozen first when a freezer exists, so no process can
         fork a child that escapes the snapshot of pids, then thawed.
         """
-        import _signal  # the C module: `signal` builds enums (~10 ms, 0.5 MB) at import
+        import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds enums (~10 ms, 0.5 MB) at import
 
         if not self.exists():
             return  # already destroyed: nothing left to signal
@@ -1243,7 +1243,7 @@ class CgroupManager:
         A directory that is already gone is fine, so delete is idempotent.
         Parents (``/pyrkt``) are left for other containers.
         """
-        import _signal  # the C module: `signal` builds enums (~10 ms, 0.5 MB) at import
+        import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds enums (~10 ms, 0.5 MB) at import
 
         deadline = time.monotonic() + timeout
         killed = False

@@ -28,6 +28,7 @@ class _LazyCtypes:
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ctypes
+    from typing import Any
 else:
     ctypes = _LazyCtypes()
 
@@ -191,7 +192,7 @@ def clone(flags: int) -> int:
     handlers is safe.
     """
     flags |= SIGCHLD
-    pid = _light_syscall()(_c_long(syscall_number("clone")), _c_ulong(flags), None, None, None, None)
+    pid = _light_syscall()(_c_long(syscall_number("clone")), _c_ulong(flags), None, None, None, None)  # type: ignore[no-untyped-call]
     if pid == -1:
         import _ctypes
 
@@ -212,10 +213,10 @@ def _light_syscall():  # type: ignore[no-untyped-def]
     if _syscall_fn is None:
         from _ctypes import FUNCFLAG_CDECL, FUNCFLAG_USE_ERRNO, CFuncPtr, _SimpleCData, dlopen
 
-        class c_long(_SimpleCData):
+        class c_long(_SimpleCData):  # type: ignore[type-arg]
             _type_ = "l"
 
-        class c_ulong(_SimpleCData):
+        class c_ulong(_SimpleCData):  # type: ignore[type-arg]
             _type_ = "L"
 
         class Func(CFuncPtr):
@@ -223,10 +224,10 @@ def _light_syscall():  # type: ignore[no-untyped-def]
             _restype_ = c_long
 
         class Self:
-            _handle = dlopen(None, 0)
+            _handle = dlopen(None, 0)  # type: ignore[arg-type]
 
         _c_long, _c_ulong = c_long, c_ulong
-        _syscall_fn = Func(("syscall", Self))
+        _syscall_fn = Func(("syscall", Self))  # type: ignore[arg-type]
     return _syscall_fn
 
 
@@ -255,10 +256,10 @@ def personality(persona: int) -> int:
     return _check(libc().syscall(syscall_number("personality"), ctypes.c_ulong(persona)), "personality")
 
 
-_cap_types: tuple[type, type] | None = None
+_cap_types: tuple[Any, Any] | None = None
 
 
-def _cap_structs() -> tuple[type, type]:
+def _cap_structs() -> tuple[Any, Any]:
     """(header, data) structures of capget/capset, defined on first use."""
     global _cap_types
     if _cap_types is None:

@@ -54,7 +54,7 @@ def loads(data: str | bytes | bytearray) -> object:
         else:
             text = data
         if _scanner is None:
-            _scanner = _json.make_scanner(_Context())
+            _scanner = _json.make_scanner(_Context())  # type: ignore[arg-type]
         start = len(text) - len(text.lstrip(_WS))
         obj, end = _scanner(text, start)
         if text[end:].strip(_WS):

@@ -24,7 +24,7 @@ from pyrkt.oci.errors import describe
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from socket import socket
+    from _socket import socket  # socket.socket is a subclass
 
 
 class InitContext:
@@ -99,7 +99,7 @@ def _init(ctx: InitContext) -> None:
 
         seccomp_filter = compile_filter(cfg.seccomp)
     import resource  # noqa: F401  (used by set_rlimits)
-    import signal  # noqa: F401  (used by restore_signals)
+    import _signal  # type: ignore[import-not-found,unused-ignore]  # noqa: F401  (used by restore_signals)
 
     sc.libc()  # ctypes, for mount & co (the runtime process itself cloned us without it)
 
@@ -170,7 +170,7 @@ def _init(ctx: InitContext) -> None:
 
     proc = cfg.process
     if ctx.console_sock is not None:
-        setup_console(ctx.console_sock, proc.console_size)
+        setup_console(ctx.console_sock, proc.console_size)  # type: ignore[arg-type]
         ctx.console_sock.close()
     else:
         os.setsid()
@@ -209,7 +209,7 @@ def _init(ctx: InitContext) -> None:
     ctx.sync_sock.close()
 
     # block until `start` connects; a closed listener (delete) ends us
-    fd, _ = ctx.exec_sock._accept()  # type: ignore[attr-defined]  (what socket.accept wraps)
+    fd, _ = ctx.exec_sock._accept()  # type: ignore[attr-defined]  # what socket.accept() wraps
     conn = _socket.socket(fileno=fd)
     ctx.exec_sock.close()
     conn.recv(1)

@@ -8,19 +8,18 @@ table, and acts. Errors are raised as RuntimeFailure (one line).
 
 from __future__ import annotations
 
-import _signal  # the C module: `signal` builds its enums at import (~3 ms)
+import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds its enums at import (~3 ms)
 import _socket  # likewise: `socket` builds four enums and imports selectors (~5 ms)
 import os
 import time
 
-from pyrkt.linux import syscalls as sc
-from pyrkt.oci import lifecycle, sync
-from pyrkt.oci.config import Config, ConfigError, load
+from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure, describe
 from pyrkt.oci.state import ContainerState, StateDir, StateError, proc_start_time, rfc3339_now, state_json, status_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pyrkt.oci.config import Config
     from socket import socket
     from pyrkt.linux.cgroups import CgroupManager
 
@@ -77,6 +76,11 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
     `console` is an already-connected socket to send the terminal to (used by
     `run` in the foreground); otherwise `opts.console_socket` is connected.
     """
+    # imported here: start, state, kill and delete need none of them (~2 ms)
+    from pyrkt.linux import syscalls as sc
+    from pyrkt.oci import sync
+    from pyrkt.oci.config import ConfigError, load
+
     bundle = os.path.abspath(opts.bundle)
     try:
         cfg = load(bundle)
@@ -530,6 +534,8 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
     cfg_terminal = False
     console_parent = console_child = None
     if not detach and opts.console_socket is None:
+        from pyrkt.oci.config import ConfigError, load
+
         try:
             cfg_terminal = load(os.path.abspath(opts.bundle)).process.terminal
         except ConfigError as exc:

@@ -14,7 +14,7 @@ from pyrkt.oci import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from socket import socket
+    from _socket import socket  # socket.socket is a subclass
 
 
 class SyncError(Exception):
@@ -24,7 +24,7 @@ class SyncError(Exception):
 def pair() -> tuple[socket, socket]:
     # `_socket`, not `socket`: the latter's enum set-up costs ~5 ms per runtime start;
     # its socket class is a subclass of this one, so either kind works below
-    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)  # type: ignore[return-value]
+    return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
 
 
 def send(sock: socket, kind: str, **fields: object) -> None:
