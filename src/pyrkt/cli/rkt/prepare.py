@@ -23,6 +23,6 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
 
     spec = parse_pod_args(argv, "prepare")
     _check_unsupported(spec)
-    pod = pods.prepare(opts.dir, spec, fetch_options(opts, spec.pull_policy))
+    pod = pods.prepare(opts.dir, spec, lambda: fetch_options(opts, spec.pull_policy))
     out(pod.uuid + "\n")
     return 0

@@ -33,7 +33,7 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
 
     spec = parse_pod_args(argv, "run")
     _check_unsupported(spec)
-    return pods.run(opts.dir, spec, fetch_options(opts, spec.pull_policy))
+    return pods.run(opts.dir, spec, lambda: fetch_options(opts, spec.pull_policy))
 
 
 def _check_unsupported(spec) -> None:  # type: ignore[no-untyped-def]
