@@ -442,3 +442,22 @@ def test_exec_preserve_fds_and_json_log(rt) -> None:  # type: ignore[no-untyped-
     assert res.returncode != 0
     last = json.loads(open(log).read().strip().splitlines()[-1])
     assert last["level"] == "error" and "executable file not found in $PATH" in last["msg"]
+
+
+def test_events_reports_oom_kills(rt) -> None:  # type: ignore[no-untyped-def]
+    def edit(c: dict) -> None:  # type: ignore[type-arg]
+        c["linux"]["resources"] = {"memory": {"limit": 20_000_000}}
+    # the shell waits until `events` runs, then needs ~80 MB in a pipe it collects
+    rt.running("m", edit, args=["sh", "-c", "while [ ! -e /dev/shm/go ]; do sleep 0.05; done; x=$(head -c 80000000 /dev/zero | tr '\\0' a); sleep 100"])
+    proc = subprocess.Popen([RUNTIME, "--root", rt.root, "events", "--interval", "60s", "m"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert json.loads(proc.stdout.readline())["type"] == "stats"  # type: ignore[union-attr]
+        rt.ok("exec", "m", "touch", "/dev/shm/go")
+        import select
+
+        assert select.select([proc.stdout], [], [], 20)[0], "no event within 20s of the OOM"
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert json.loads(line) == {"type": "oom", "id": "m"}
+    finally:
+        proc.kill()
+        proc.wait()

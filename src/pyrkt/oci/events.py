@@ -95,13 +95,14 @@ def events(root: str, container_id: str, once: bool, interval: float) -> None:
     ooms = _oom_count(state)
     next_stats = time.monotonic()
     while True:
-        _, status = _load(root, container_id)
-        if status == lifecycle.STOPPED:
-            return
+        # an OOM kill often stops the container: report it before noticing that
         now_ooms = _oom_count(state)
         if now_ooms > ooms:
             _emit({"type": "oom", "id": container_id})
             ooms = now_ooms
+        _, status = _load(root, container_id)
+        if status == lifecycle.STOPPED:
+            return
         if time.monotonic() >= next_stats:
             try:
                 _emit({"type": "stats", "id": container_id, "data": stats(state)})
