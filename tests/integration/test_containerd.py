@@ -189,3 +189,29 @@ def test_terminal(ctr) -> None:  # type: ignore[no-untyped-def]
         ctr.remove(cid)
     assert b"/dev/pts/0" in out and b"tok-42" in out, out
     assert os.waitstatus_to_exitcode(status) == 2
+
+
+def test_exec_terminal(ctr, task) -> None:  # type: ignore[no-untyped-def]
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvp(ctr.argv[0], ctr.argv + ["task", "exec", "-t", "--exec-id", "tty1", task, "sh", "-c", "tty; echo xok-$((6*7)); exit 6"])
+    out = b""
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+    finally:
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(master)
+    assert b"/dev/pts/" in out and b"xok-42" in out, out
+    assert os.waitstatus_to_exitcode(status) == 6
