@@ -19,6 +19,11 @@ def test_args_and_triple_dash() -> None:
         ("example.com/syncer", "/bin/syncer2", ["--interval", "30s"])]
 
 
+def test_trailing_triple_dash_is_harmless() -> None:
+    pod = parse_pod_args(["img", "--", "a", "---"])
+    assert pod.apps[0].args == ["a"] and len(pod.apps) == 1
+
+
 def test_args_without_triple_dash_run_to_the_end() -> None:
     pod = parse_pod_args(["img", "--", "a", "--net=host", "b"])
     assert pod.apps[0].args == ["a", "--net=host", "b"] and pod.net is None
@@ -44,7 +49,6 @@ def test_mount_before_first_image_is_for_all_apps() -> None:
     (["--exec=/bin/true", "img"], "must follow an image"),
     (["--bogus", "img"], "unknown flag"),
     (["---", "img"], "---"),
-    (["img", "--", "a", "---"], "no image after"),
     (["--interactive", "a", "b"], "--interactive"),
     ([], "at least one image"),
     (["a", "--name=x", "b", "--name=x"], "same --name"),

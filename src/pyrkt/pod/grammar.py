@@ -479,9 +479,7 @@ def parse_pod_args(argv: list[str], command: str = "run") -> PodSpec:
                 current.args.append(argv[i])
                 i += 1
             if i < n:
-                i += 1  # skip ---
-                if i == n:
-                    raise GrammarError("--- with no image after it")
+                i += 1  # skip --- (a trailing one is harmless)
             continue
         if arg.startswith("-") and len(arg) > 1:
             body = arg[2:] if arg.startswith("--") else arg[1:]
