@@ -428,3 +428,29 @@ def _wait_true(fn, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
             return
         time.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+def test_enter_needs_app_with_several_apps_and_status_wait(rkt):  # type: ignore[no-untyped-def]
+    p = spawn_rkt(rkt.dir, "run", "--uuid-file-save", f"{rkt.dir}/u", H, BB, "--name=a", *sh("sleep 2"), "---",
+                  BB, "--name=b", *sh("echo b-file > /b; sleep 2"))
+    try:
+        assert _wait_file(f"{rkt.dir}/u")
+        uuid = open(f"{rkt.dir}/u").read()
+        rkt("status", "--wait-ready=10s", uuid)
+        r = rkt("enter", uuid, "/bin/true")
+        assert r.code == 254 and "--app" in r.err
+        _wait_true(lambda: rkt("enter", "--app=b", uuid, "/bin/cat", "/b").out == "b-file\n")
+        assert rkt("enter", "--app=a", uuid, "/bin/cat", "/b").code != 0  # each app has its own rootfs
+        st = rkt("status", "--wait=20s", uuid)
+        assert "state=exited" in st.out and "app-a=0" in st.out and "app-b=0" in st.out
+    finally:
+        p.kill()
+        p.wait()
+
+
+def test_failed_start_leaves_only_gc_work(rkt):  # type: ignore[no-untyped-def]
+    r = rkt("run", H, BB, "--exec", "/no/such/binary")
+    assert r.code == 254 and len(r.err.strip().splitlines()) == 1, r.err
+    r = rkt("gc", "--grace-period=0s")
+    assert "Garbage collecting" in r.out
+    assert os.listdir(f"{rkt.dir}/pods/run") == [] and os.listdir(f"{rkt.dir}/pods/exited-garbage") == []
