@@ -452,6 +452,20 @@ def _wait_gone(state: ContainerState, timeout: float = 10.0) -> None:
     from pyrkt.oci.state import init_alive
 
     deadline = time.monotonic() + timeout
+    # a pidfd becomes readable when the process exits: wait for that instead of
+    # polling /proc with back-off sleeps (which overshoot by up to the last delay)
+    try:
+        pidfd = os.pidfd_open(state.pid)
+    except OSError:
+        pidfd = -1
+    if pidfd >= 0:
+        try:
+            if init_alive(state):  # checked after opening: the pidfd is the init's, not a reused pid's
+                import select
+
+                select.select([pidfd], [], [], timeout)
+        finally:
+            os.close(pidfd)
     delay = 0.0005
     while init_alive(state):
         try:
