@@ -275,6 +275,9 @@ def test_features() -> None:
     linux = doc["linux"]
     assert {"pid", "mount", "user", "network"} <= set(linux["namespaces"]) and ("time" in linux["namespaces"]) is os.path.exists("/proc/self/ns/time")
     assert "CAP_SYS_ADMIN" in linux["capabilities"]
+    from pyrkt.linux.mounts import parse_options
+
+    assert [o for o in doc["mountOptions"] if parse_options([o]).data] == []  # each one is understood, none passed through as data
     assert linux["seccomp"]["enabled"] and "SCMP_ACT_ERRNO" in linux["seccomp"]["actions"]
     assert linux["selinux"]["enabled"] is os.path.exists("/sys/fs/selinux/enforce")
     assert linux["intelRdt"]["enabled"] is False and linux["mountExtensions"]["idmap"]["enabled"] is True
