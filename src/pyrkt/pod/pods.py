@@ -110,7 +110,9 @@ def _from_pod_manifest(data_dir: str, spec: PodSpec, uuid: str) -> tuple[dict[st
     for a in pm.get("apps") or []:
         img = a.get("image") or {}
         ref = img.get("id") or img.get("name")
-        app = AppSpec(image=ref, name=a.get("name"))
+        if not ref:
+            raise PrepareError(f"--pod-manifest {spec.pod_manifest}: an app has no image name or id")
+        app = AppSpec(image=str(ref), name=a.get("name"))
         inner = a.get("app") or {}
         if inner.get("exec"):
             app.exec = inner["exec"][0]

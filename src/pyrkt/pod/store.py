@@ -221,7 +221,7 @@ class Pod:
         return int(v) if v and v.strip().isdigit() else None
 
     def exit_codes(self) -> dict[str, int]:
-        out = {}
+        out: dict[str, int] = {}
         apps_dir = self.file("apps")
         try:
             names = sorted(os.listdir(apps_dir))
