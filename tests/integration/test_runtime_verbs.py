@@ -336,9 +336,12 @@ def test_hooks_run_in_the_right_namespaces(rt) -> None:  # type: ignore[no-untyp
 def test_failing_hooks(rt) -> None:  # type: ignore[no-untyped-def]
     fail = {"path": "/bin/sh", "args": ["sh", "-c", "echo hook said no >&2; exit 3"]}
     for kind in ("prestart", "createRuntime", "createContainer"):
-        b = rt.bundle(["true"], lambda cfg, kind=kind: cfg.update(hooks={kind: [fail]}))
+        mark = os.path.join(rt.base, f"poststop-{kind}")
+        poststop = {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {mark}"]}
+        b = rt.bundle(["true"], lambda cfg, kind=kind, p=poststop: cfg.update(hooks={kind: [fail], "poststop": [p]}))
         one_line_error(rt("create", "--bundle", b, f"f-{kind}"), kind, "hook said no")
         assert not os.path.exists(os.path.join(rt.root, f"f-{kind}"))  # nothing left behind
+        assert json.load(open(mark))["status"] == "stopped"  # the lifecycle went on to destroy and poststop
     b = rt.bundle(["true"], lambda cfg: cfg.update(hooks={"prestart": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]}))
     started = time.monotonic()
     one_line_error(rt("create", "--bundle", b, "slow"), "timed out")

@@ -240,6 +240,12 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
             except Exception:
                 pass
         sd.remove()
+        if pid > 0 and cfg.hooks.get("poststop"):
+            # the spec's lifecycle: a failed create goes on with destroy, then the poststop hooks
+            from pyrkt.oci import hooks as oci_hooks
+
+            doc = oci_hooks.state_doc(cfg.raw, container_id, "stopped", 0, bundle)
+            oci_hooks.run("poststop", cfg.hooks, doc, warn_only=True)  # type: ignore[arg-type]
         raise
 
 
