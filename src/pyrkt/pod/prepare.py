@@ -342,7 +342,7 @@ def create_volumes(pod_dir: str, volumes: list[dict[str, Any]]) -> None:
 def write_pod_files(pod: Any, manifest: dict[str, Any], runtime: dict[str, Any]) -> None:
     pod.write("pod", json.dumps(manifest))
     pod.write("runtime.json", json.dumps(runtime))
-    pod.write("created", repr(time.time()))
+    pod.write("created", repr(time.time()), sync=False)
     for app in runtime["apps"]:
         os.makedirs(pod.file("apps", app["name"]), exist_ok=True)
     create_volumes(pod.path, runtime["volumes"])

@@ -323,7 +323,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     write_etc_files(pod_dir, runtime, rootfses)
     net = runtime["net"]
     init_pid = start_pod_init(runtime["hostname"], net, runtime["ipc"])
-    pod.write("pid", str(init_pid))
+    pod.write("pid", str(init_pid), sync=False)
     interrupted = [False]
 
     def stop_pod(signum: int, _frame: object) -> None:
@@ -368,7 +368,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
                     if fd not in saved and fd != devnull:
                         os.close(fd)
             created.append((app, state.pid))
-        pod.write("started", repr(time.time()))
+        pod.write("started", repr(time.time()), sync=False)
         for app, _pid in created:
             ops.start(oci_dir, app["name"])
         codes = _supervise(pod_dir, created, readers, init_pid)

@@ -196,14 +196,16 @@ class Pod:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def write(self, name: str, data: str | bytes, mode: int = 0o640) -> None:
+    def write(self, name: str, data: str | bytes, mode: int = 0o640, sync: bool = True) -> None:
+        """Atomic replace of a pod file; `sync=False` for facts a crash may lose (times, pids)."""
         path = self.file(name)
         tmp = f"{path}.{os.getpid()}.tmp"
         raw = data.encode() if isinstance(data, str) else data
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         try:
             os.write(fd, raw)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.rename(tmp, path)
