@@ -454,3 +454,29 @@ def test_failed_start_leaves_only_gc_work(rkt):  # type: ignore[no-untyped-def]
     r = rkt("gc", "--grace-period=0s")
     assert "Garbage collecting" in r.out
     assert os.listdir(f"{rkt.dir}/pods/run") == [] and os.listdir(f"{rkt.dir}/pods/exited-garbage") == []
+
+
+def test_docker_registry_two_apps_same_image(rkt, tmp_path):  # type: ignore[no-untyped-def]
+    """The seed's `rkt --insecure-options=image run docker://busybox --name=busybox1 docker://busybox --name=busybox2`,
+    from a loopback registry (the image tests' helper), fetched by `rkt run` itself."""
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "image"))
+    from imagefixtures import start_registry, stop
+
+    from podfixtures import _entries
+    from imagebuild import tar_bytes, write_oci_layout
+
+    reg = start_registry(str(tmp_path / "registry"))
+    try:
+        layout = str(tmp_path / "layout")
+        write_oci_layout(layout, [tar_bytes(_entries())], {"Cmd": ["/bin/sh", "-c", "echo from-registry"]}, tag="latest")
+        reg.push_layout(layout, "latest", "library/busybox")
+        ref = f"docker://{reg.host}/library/busybox"
+        r = rkt("--insecure-options=image,http", "run", H, ref, "--name=busybox1", ref, "--name=busybox2", timeout=120)
+        assert r.code == 0, r.err
+        assert r.out == "from-registry\nfrom-registry\n"
+        r = rkt("--insecure-options=image,http", "run", H, ref, "--exec", "/bin/date")
+        assert r.code == 0 and r.out.strip(), r.err
+    finally:
+        stop(reg.proc)
