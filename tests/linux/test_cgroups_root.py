@@ -42,8 +42,14 @@ def wait_until(pred, timeout: float = 10.0) -> bool:
 
 
 def counter_value(path) -> int:
-    text = path.read_text().strip()
-    return int(text) if text else 0
+    """The counter a child rewrites in place: a read may race a pwrite and see
+    half of each (reads do not lock against writes), so read until it parses."""
+    while True:
+        text = path.read_text().strip()
+        try:
+            return int(text) if text else 0
+        except ValueError:
+            time.sleep(0.001)
 
 
 def go(p: subprocess.Popen) -> None:
@@ -202,7 +208,7 @@ print(len(kids), err)
 
 def test_freeze_thaw_stops_progress(v1, cgroup_parent, procs, tmp_path):
     counter = tmp_path / "n"
-    counter.write_text("0")
+    counter.write_text("%20d" % 0)
     m = CgroupManager.for_path(cgroup_parent + "/frz", "frz")
     m.create()
     p = spawn(f"fd = os.open({str(counter)!r}, os.O_WRONLY)\nn = 0\nwhile True:\n    n += 1\n    os.pwrite(fd, b'%20d' % n, 0)\n")
@@ -298,7 +304,7 @@ def test_v2_lifecycle(unified_parent, procs, tmp_path):
     m.create()
     d = m.paths()[""]
     counter = tmp_path / "n"
-    counter.write_text("0")
+    counter.write_text("%20d" % 0)
     p = spawn(f"fd = os.open({str(counter)!r}, os.O_WRONLY)\nn = 0\nwhile True:\n    n += 1\n    os.pwrite(fd, b'%20d' % n, 0)\n")
     procs.append(p)
     m.add(p.pid)
