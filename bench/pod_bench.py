@@ -51,7 +51,10 @@ def main() -> int:
         raise SystemExit("needs root")
     from imagebuild import busybox_entries, tar_bytes, write_oci_layout
 
-    tmp = tempfile.mkdtemp(prefix="pod-bench-")
+    # podman names an oci: image after its path, which must be a valid reference
+    # (mkdtemp's random part may end in "_" or put "_" after "-": "invalid reference format")
+    tmp = os.path.join(tempfile.gettempdir(), f"pod-bench-{os.getpid()}-{os.urandom(4).hex()}")
+    os.mkdir(tmp, 0o700)
     data = os.path.join(tmp, "rkt")
     proot, prunroot = os.path.join(tmp, "podman-root"), os.path.join(tmp, "podman-run")
     podman = shutil.which("podman")
