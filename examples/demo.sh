@@ -1,19 +1,54 @@
 #!/usr/bin/env bash
-# `make demo`: build a small busybox image from Debian's busybox-static and run a container from it.
+# `make demo`: build a small busybox ACI from Debian's busybox-static, fetch it into a private
+# rkt store and run pods from it with `rkt run` (which runs each app through pyrkt's OCI runtime).
+# Everything lives under examples/out; nothing touches /var/lib/rkt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-VENV=.venv/bin
-out=examples/out
+VENV=$PWD/.venv/bin
+out=$PWD/examples/out
+rkt() { timeout 120 "$VENV/rkt" --dir "$out/rkt" --insecure-options=image "$@"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# A previous demo's pods may still be mounted: let gc unmount them before the tree goes.
+if [ -d "$out/rkt" ]; then rkt gc --grace-period=0s --expire-prepared=0s >/dev/null 2>&1 || true; fi
 rm -rf "$out"
-mkdir -p "$out"
-echo "== building a busybox bundle in $out/bundle (from /bin/busybox)"
-$VENV/python -m pyrkt.devtools.busybox "$out/bundle" sh -c '
-  echo "Hello from a pyrkt container!"
-  echo "  hostname: $(hostname)   pid: $$   user: $(id -un)"
-  echo "  kernel:   $(uname -sr)"
-  echo "  root fs:  $(grep " / " /proc/self/mounts | cut -d" " -f4 | cut -d, -f1) (read-only, as runc'"'"'s default spec)"
-  echo "  caps:     $(grep CapEff /proc/self/status)"
-  echo "  files:    $(ls /bin | wc -l) busybox applets in /bin"
-' >/dev/null
-echo "== pyrkt-runtime run --bundle $out/bundle demo"
-$VENV/pyrkt-runtime --root "$PWD/$out/state" run --bundle "$out/bundle" demo
+mkdir -p "$out/shared"
+
+say "building example.com/busybox:1.0 as an ACI (from /bin/busybox, no network)"
+"$VENV/python" -m pyrkt.devtools.busybox --aci "$out/busybox.aci" example.com/busybox \
+  /bin/sh -c 'echo "Hello from a pyrkt pod!"
+    echo "  app:      $AC_APP_NAME   hostname: $(hostname)   pid: $$   user: $(id -un)"
+    echo "  root fs:  $(grep " / " /proc/self/mounts | cut -d" " -f3) (image layers as read-only lowerdirs, a private upperdir)"
+    echo "  memory:   $(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo "?") bytes (--memory)"
+    echo "  greeting: $GREETING"' >/dev/null
+
+say "rkt fetch $out/busybox.aci   (unsigned, hence --insecure-options=image)"
+rkt fetch "$out/busybox.aci" 2>/dev/null
+
+say "rkt run example.com/busybox --memory=64M --set-env=GREETING=..."
+rkt run --net=host --hostname=demo --set-env=GREETING="set with --set-env" \
+  example.com/busybox --memory=64M 2>/dev/null
+
+say "a pod of two apps sharing a host volume: the writer writes, the reader waits and reads"
+rkt run --net=host --volume=shared,kind=host,source="$out/shared" \
+  example.com/busybox --name=writer --mount=volume=shared,target=/data \
+    --exec=/bin/sh -- -c 'echo "written by $AC_APP_NAME at $(date +%T)" > /data/note' --- \
+  example.com/busybox --name=reader --mount=volume=shared,target=/data \
+    --exec=/bin/sh -- -c 'while [ ! -s /data/note ]; do sleep 0.1; done; echo "reader read: $(cat /data/note)"' \
+  2>/dev/null
+echo "and on the host: $(cat "$out/shared/note")"
+
+say "exit status: the first failing app's, as rkt"
+set +e
+rkt run --net=host example.com/busybox --exec=/bin/sh -- -c 'exit 3' 2>/dev/null
+echo "rkt run exited with $?"
+set -e
+
+say "rkt list"
+rkt list
+
+say "rkt image list"
+rkt image list
+
+say "rkt gc --grace-period=0s   (exited pods are removed)"
+rkt gc --grace-period=0s

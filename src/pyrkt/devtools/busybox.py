@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 BUSYBOX = "/bin/busybox"
 
@@ -65,7 +66,54 @@ def build_bundle(bundle: str, args: list[str], terminal: bool = False, rootfs: s
     return bundle
 
 
-if __name__ == "__main__":
-    import sys
+def build_aci(path: str, name: str, args: list[str], version: str = "1.0") -> str:
+    """An unsigned ACI (a tar of `manifest` and `rootfs/`) whose app runs `args`.
 
-    build_bundle(sys.argv[1], sys.argv[2:] or ["sh"])
+    The tar is written to a temporary name and renamed, so an interrupted
+    build never leaves a truncated image that `rkt fetch` would then reject
+    with a confusing message.
+    """
+    import tarfile
+    import tempfile
+
+    manifest = {
+        "acKind": "ImageManifest",
+        "acVersion": "0.8.11",
+        "name": name,
+        "labels": [
+            {"name": "version", "value": version},
+            {"name": "os", "value": "linux"},
+            {"name": "arch", "value": "amd64"},
+        ],
+        "app": {"exec": list(args), "user": "0", "group": "0"},
+        "annotations": [{"name": "description", "value": "busybox from Debian's busybox-static, built by pyrkt"}],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs = build_rootfs(os.path.join(tmp, "rootfs"))
+        with open(os.path.join(tmp, "manifest"), "w") as f:
+            json.dump(manifest, f, indent=2)
+        part = path + ".part"
+        with tarfile.open(part, "w") as tar:
+            tar.add(os.path.join(tmp, "manifest"), "manifest")
+            tar.add(rootfs, "rootfs")
+        os.replace(part, path)
+    return path
+
+
+def main(argv: list[str]) -> int:
+    """`python -m pyrkt.devtools.busybox BUNDLE [ARGS…]` or `… --aci FILE NAME [ARGS…]`."""
+    if argv[:1] == ["--aci"]:
+        if len(argv) < 3:
+            print("usage: python -m pyrkt.devtools.busybox --aci FILE NAME [ARGS…]", file=sys.stderr)
+            return 2
+        print(build_aci(argv[1], argv[2], argv[3:] or ["/bin/sh"]))
+        return 0
+    if not argv:
+        print("usage: python -m pyrkt.devtools.busybox BUNDLE [ARGS…]", file=sys.stderr)
+        return 2
+    print(build_bundle(argv[0], argv[1:] or ["sh"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
