@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=$PWD/.venv/bin
-out=$PWD/examples/out
+out=${DEMO_OUT:-$PWD/examples/out}   # DEMO_OUT: where the test suite runs it
 rkt() { timeout 120 "$VENV/rkt" --dir "$out/rkt" --insecure-options=image "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
