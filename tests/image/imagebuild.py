@@ -75,13 +75,34 @@ def _blob(layout: str, data: bytes) -> dict[str, object]:
     return {"digest": f"sha256:{hx}", "size": len(data)}
 
 
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_ZSTD_LAYER = "application/vnd.oci.image.layer.v1.tar+zstd"
+
+
+def _uncompressed(layer: bytes) -> bytes:
+    if layer[:2] == b"\x1f\x8b":
+        return gzip.decompress(layer)
+    if layer[:4] == _ZSTD_MAGIC:
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(layer)
+    return layer
+
+
+def zstd_bytes(data: bytes) -> bytes:
+    """`data` zstd-compressed, as podman/buildkit push `tar+zstd` layers."""
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(data)
+
+
 def write_oci_layout(layout: str, layers: list[bytes], config: dict[str, object] | None = None, tag: str = "latest",
                      arch: str = "amd64", docker_types: bool = False) -> str:
     """An OCI image layout with one image; returns the manifest digest."""
     os.makedirs(layout, exist_ok=True)
     with open(os.path.join(layout, "oci-layout"), "w") as f:
         json.dump({"imageLayoutVersion": "1.0.0"}, f)
-    diff_ids = ["sha256:" + hashlib.sha256(gzip.decompress(l) if l[:2] == b"\x1f\x8b" else l).hexdigest() for l in layers]
+    diff_ids = ["sha256:" + hashlib.sha256(_uncompressed(l)).hexdigest() for l in layers]
     cfg = {"architecture": arch, "os": "linux", "config": config or {"Cmd": ["/bin/sh"]},
            "rootfs": {"type": "layers", "diff_ids": diff_ids}, "created": "2020-01-01T00:00:00Z"}
     cfg_desc = _blob(layout, json.dumps(cfg).encode())
@@ -90,7 +111,7 @@ def write_oci_layout(layout: str, layers: list[bytes], config: dict[str, object]
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json" if docker_types else "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json" if docker_types else "application/vnd.oci.image.config.v1+json", **cfg_desc},
-        "layers": [{"mediaType": layer_type, **_blob(layout, l)} for l in layers],
+        "layers": [{"mediaType": _ZSTD_LAYER if l[:4] == _ZSTD_MAGIC else layer_type, **_blob(layout, l)} for l in layers],
     }
     mdesc = _blob(layout, json.dumps(manifest).encode())
     index_path = os.path.join(layout, "index.json")

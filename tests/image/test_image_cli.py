@@ -11,7 +11,7 @@ import time
 import pytest
 
 from imagefixtures import have, needs_root
-from imagebuild import Entry, busybox_entries, tar_bytes, write_oci_layout
+from imagebuild import Entry, busybox_entries, tar_bytes, write_oci_layout, zstd_bytes
 
 INSECURE = "--insecure-options=image"
 
@@ -119,6 +119,32 @@ def test_render_flattens_whiteouts(rkt, two_images, tmp_path) -> None:  # type: 
     assert "manifest" in names and "rootfs/bin/busybox" in names
     r = rkt(INSECURE, "fetch", aci)
     assert r.rc == 0, r.err
+
+
+def test_zstd_layers_render(rkt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`tar+zstd` layers (podman and buildkit push them) stack like gzip ones, whiteouts included."""
+    layout = str(tmp_path / "zstd")
+    base = tar_bytes([Entry("etc", "dir", mode=0o755), Entry("etc/gone", data=b"x"), Entry("etc/kept", data=b"base")])
+    top = zstd_bytes(tar_bytes([Entry("etc/.wh.gone", data=b""), Entry("etc/new", data=b"top")]))
+    write_oci_layout(layout, [zstd_bytes(base), top])
+    r = rkt(INSECURE, "fetch", "--full", f"oci:{layout}")
+    assert r.rc == 0, r.err
+    out = str(tmp_path / "r")
+    assert rkt("image", "render", "--rootfs-only", r.out.strip(), out).rc == 0
+    assert sorted(os.listdir(os.path.join(out, "etc"))) == ["kept", "new"]
+    with open(os.path.join(out, "etc/new")) as f:
+        assert f.read() == "top"
+
+
+def test_corrupt_zstd_layer_is_one_line(rkt, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    layout = str(tmp_path / "bad")
+    data = zstd_bytes(tar_bytes([Entry("f", data=os.urandom(100000))]))
+    write_oci_layout(layout, [data[: len(data) // 2] + bytes(16)])
+    r = rkt(INSECURE, "fetch", f"oci:{layout}")
+    if r.rc == 0:  # rendering is when the layer is read
+        r = rkt("image", "render", "--rootfs-only", r.out.strip(), str(tmp_path / "r"))
+    assert r.rc == 254
+    assert "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
 
 
 def test_gc_grace_and_tmp(rkt, two_images) -> None:  # type: ignore[no-untyped-def]

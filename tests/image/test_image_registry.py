@@ -253,3 +253,37 @@ def test_concurrent_fetch_processes(tmp_path, registry, busybox_layout) -> None:
     r = run_rkt(data, "image", "verify")
     assert r.rc == 0, r.out
     assert os.listdir(os.path.join(data, "cas/tmp")) == []
+
+
+def test_progress_bar_only_on_a_terminal(rkt, pushed) -> None:  # type: ignore[no-untyped-def]
+    """With stderr on a terminal a fetch draws a progress bar; piped, stderr stays quiet."""
+    import pty
+
+    from imagefixtures import RKT, SRC
+
+    reg, digest = pushed
+    master, slave = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=SRC, TERM="xterm", COLUMNS="100")
+    p = subprocess.Popen(RKT + ["--dir", rkt.dir, "--local-config", rkt.config, INSECURE, "fetch", f"docker://{reg.host}/test/busybox"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the last writer closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0
+    assert out.decode().strip().startswith("sha256-")  # the ID stays alone on stdout
+    text = b"".join(chunks).decode(errors="replace")
+    assert "Downloading test/busybox" in text
+    assert "MiB" in text or "KiB" in text
+    assert "━" in text  # a drawn bar, not just a counter
+    # piped: no bar, no escape sequences
+    r = rkt(INSECURE, "fetch", "--pull-policy=update", f"docker://{reg.host}/test/busybox")
+    assert r.rc == 0 and "\x1b[" not in r.err and "Downloading" not in r.err

@@ -39,7 +39,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from pyrkt.image.trust import TrustStore
@@ -88,32 +88,35 @@ class FetchStats:
 
 
 class _Progress:
-    """A download progress line on stderr when it is a terminal (rich if installed)."""
+    """A download progress bar on stderr when it is a terminal; nothing otherwise.
+
+    rich is imported only when the bar is shown, so a scripted fetch (stderr a
+    file or a pipe) pays nothing for it. Layers download in parallel threads
+    that all advance the one bar; rich's Progress serialises that itself.
+    """
 
     def __init__(self, enabled: bool, label: str, total: int | None) -> None:
         self.enabled = enabled and sys.stderr.isatty()
-        self.done = 0
-        self.total = total
-        self.label = label
-        self._lock = threading.Lock()
-        self._last = 0.0
-
-    def __call__(self, n: int) -> None:
+        self._bar: Any = None
+        self._task: Any = None
         if not self.enabled:
             return
-        with self._lock:
-            self.done += n
-            now = time.monotonic()
-            if now - self._last < 0.1:
-                return
-            self._last = now
-            total = f"/{self.total / 1048576:.1f}" if self.total else ""
-            sys.stderr.write(f"\r{self.label}: {self.done / 1048576:.1f}{total} MiB")
-            sys.stderr.flush()
+        from rich.console import Console
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(binary_units=True),
+                             TransferSpeedColumn(), TimeRemainingColumn(), console=Console(stderr=True))
+        self._task = self._bar.add_task(label, total=total)
+        self._bar.start()
+
+    def __call__(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
 
     def close(self) -> None:
-        if self.enabled and self.done:
-            sys.stderr.write("\n")
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
 
 
 def _decompressed(f: IO[bytes]) -> IO[bytes]:
@@ -514,8 +517,10 @@ class Fetcher:
                 n = client.fetch_blob(self.store, layer_digest, size, prog)
                 self._count(n, n == 0)
 
-            self._parallel(one, [(layer.digest, layer.size) for layer in manifest.layers])
-            prog.close()
+            try:
+                self._parallel(one, [(layer.digest, layer.size) for layer in manifest.layers])
+            finally:
+                prog.close()
             annotations = {"appc.io/docker/registryurl": ref.registry, "appc.io/docker/repository": ref.repository,
                            "appc.io/docker/manifesthash": str(digest)}
             if index_digest:

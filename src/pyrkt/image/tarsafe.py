@@ -306,17 +306,44 @@ class SafeExtractor:
             self._apply_meta(path, info)
 
 
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _zstd_aware(fileobj: IO[bytes]) -> IO[bytes]:
+    """`fileobj`, or a decompressing reader over it when it holds zstd data.
+
+    tarfile knows gzip, bzip2 and xz but not zstd, which OCI images may use
+    (`tar+zstd` layers, as podman and buildkit can push). The `zstandard`
+    binding is imported only for such a layer.
+    """
+    if not fileobj.seekable():
+        return fileobj
+    head = fileobj.read(4)
+    fileobj.seek(-len(head), os.SEEK_CUR)
+    if head != ZSTD_MAGIC:
+        return fileobj
+    try:
+        import zstandard
+    except ImportError:
+        raise UnsafeArchive("zstd-compressed layer, but the 'zstandard' package is not installed") from None
+    return zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True)  # type: ignore[no-any-return]
+
+
 def extract_tar(fileobj: IO[bytes], root: str, whiteouts: str = "flatten", strip_prefix: str | None = None,
                 path_whitelist: Iterable[str] | None = None, on_member: Callable[[tarfile.TarInfo], None] | None = None) -> ExtractStats:
     """Stream a (possibly compressed) tar from `fileobj` safely onto `root`."""
     ex = SafeExtractor(root, whiteouts, strip_prefix, path_whitelist)
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|*") as tar:
+        with tarfile.open(fileobj=_zstd_aware(fileobj), mode="r|*") as tar:
             for info in tar:
                 if on_member:
                     on_member(info)
                 ex.add(info, tar.extractfile(info) if info.isreg() else None)
     except tarfile.TarError as exc:
         raise UnsafeArchive(f"corrupt archive: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith("zstandard"):  # ZstdError: corrupt or truncated zstd data
+            raise UnsafeArchive(f"corrupt archive: zstd: {exc}") from None
+        raise
     ex.finish()
     return ex.stats
