@@ -17,7 +17,12 @@ import os
 import sys
 from pathlib import Path
 
-LEAN = {"pyrkt-runtime": ("pyrkt.cli.runtime", "main")}
+LEAN = {
+    "pyrkt-runtime": ("pyrkt.cli.runtime", "main"),
+    # `rkt run` starts a pod per command and pays the same start-up costs; rkt
+    # is standard library only too, and joins its fetch threads before returning
+    "rkt": ("pyrkt.cli.rkt", "main"),
+}
 
 
 def main() -> None:
