@@ -8,11 +8,14 @@ ever renamed into the store.
 
 from __future__ import annotations
 
-import hashlib
 import re
-from dataclasses import dataclass
 
 from pyrkt.image.errors import DigestMismatch, InvalidReference
+from pyrkt.records import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import hashlib
 
 ALGORITHMS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _DIGEST_RE = re.compile(r"^(sha256|sha384|sha512)[:-]([0-9a-f]+)$")
@@ -38,6 +41,8 @@ class Digest:
 
     @classmethod
     def of_bytes(cls, data: bytes, algorithm: str = "sha256") -> "Digest":
+        import hashlib  # here, not at import: loading OpenSSL costs ~5 ms that `rkt run` never needs
+
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     def __str__(self) -> str:
@@ -49,6 +54,8 @@ class Digest:
         return f"{self.algorithm}-{self.hex}"
 
     def hasher(self) -> "hashlib._Hash":
+        import hashlib
+
         return hashlib.new(self.algorithm)
 
     def check(self, actual_hex: str, what: str = "content") -> None:

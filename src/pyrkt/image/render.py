@@ -16,14 +16,14 @@ delete), for `rkt image render/extract` and for ACIs with a pathWhitelist.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass
 
 from pyrkt.image.appc import App, Dependency, ImageManifest
 from pyrkt.image.errors import ImageError, NotFound
 from pyrkt.image.store import ImageRecord, Store, fsync_dir
-from pyrkt.image.tarsafe import extract_tar
+from pyrkt.records import dataclass
+
+# tarsafe (tarfile, bz2, lzma), tempfile and shutil are imported only to unpack a
+# tree: running an image whose trees exist (every `rkt run` but the first) needs none
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,8 @@ def image_layers(store: Store, rec: ImageRecord) -> list[Layer]:
 
 
 def _unpack(store: Store, layer: Layer, dest: str, whiteouts: str, whitelist: tuple[str, ...] | None = None) -> None:
+    from pyrkt.image.tarsafe import extract_tar
+
     with store.open_blob(layer.blob) as f:
         extract_tar(f, dest, whiteouts=whiteouts, strip_prefix="rootfs" if layer.aci else None, path_whitelist=whitelist)
 
@@ -78,6 +80,9 @@ def render_layer(store: Store, layer: Layer) -> str:
     with store.lock(f"tree-{layer.key}"):
         if store.has_tree(layer.key):
             return rootfs
+        import shutil
+        import tempfile
+
         tmp = tempfile.mkdtemp(dir=store.tmp_dir, prefix=f"tree-{layer.key[:20]}-")
         try:
             os.chmod(tmp, 0o755)
@@ -109,6 +114,9 @@ def _flat_tree(store: Store, rec: ImageRecord) -> str:
     with store.lock(f"tree-{key}"):
         if store.has_tree(key):
             return rootfs
+        import shutil
+        import tempfile
+
         tmp = tempfile.mkdtemp(dir=store.tmp_dir, prefix="tree-flat-")
         try:
             os.chmod(tmp, 0o755)

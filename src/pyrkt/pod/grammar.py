@@ -10,7 +10,7 @@ Nothing here touches the system: every error is a `GrammarError` with one line.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from pyrkt.records import dataclass, field
 
 _TRUE = {"1", "t", "true", "yes", "y", "on", "T", "TRUE", "True"}
 _FALSE = {"0", "f", "false", "no", "n", "off", "F", "FALSE", "False"}

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
 
 from pyrkt.pod.grammar import GrammarError, PodSpec
 from pyrkt.pod.prepare import PrepareError, ResolvedImage, check_net, plan, write_pod_files
 from pyrkt.pod.store import Pod, PodError, PodStore
+from pyrkt.records import dataclass
 
-Log = Callable[[str], None]
+# typing and shutil cost ~8 ms at import, on every `rkt run`: annotations only / where used
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    Log = Callable[[str], None]
 
 
 def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: Any) -> list[ResolvedImage]:
@@ -269,6 +272,8 @@ def _destroy(pod: Pod, log: Log) -> bool:
             cleanup_apps(pod.path, busy, unmount=True)
             continue
         try:
+            import shutil
+
             shutil.rmtree(pod.path)
             return True
         except OSError as exc:

@@ -8,9 +8,9 @@ after the subcommand, as with rkt's cobra persistent flags.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 
 from pyrkt.cli.args import Flag
+from pyrkt.records import dataclass, field
 
 EXIT_ERROR = 254
 
