@@ -7,12 +7,13 @@ is called, so `state` does not pay for what `create` needs.
 
 from __future__ import annotations
 
-import os
 import sys
 
 from pyrkt.cli.args import Flag, UsageError, parse
 
 TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrkt.oci.operations import CreateOptions
 
 GLOBAL_FLAGS = (
     Flag("root", takes_value=True, default="/run/pyrkt-runtime"),
@@ -178,7 +179,7 @@ def cmd_create(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     return 0
 
 
-def _create_options(flags: dict[str, object], systemd: bool) -> object:
+def _create_options(flags: dict[str, object], systemd: bool) -> CreateOptions:
     from pyrkt.oci.operations import CreateOptions
 
     try:
@@ -202,7 +203,7 @@ def cmd_run(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     from pyrkt.oci import operations as ops
 
     container_id = _one_id(args, "run")
-    return ops.run(ctx.root, container_id, _create_options(flags, ctx.systemd_cgroup), detach=bool(flags["detach"]), keep=bool(flags["keep"]))  # type: ignore[arg-type]
+    return ops.run(ctx.root, container_id, _create_options(flags, ctx.systemd_cgroup), detach=bool(flags["detach"]), keep=bool(flags["keep"]))
 
 
 def cmd_start(ctx: Context, flags: dict[str, object], args: list[str]) -> int:

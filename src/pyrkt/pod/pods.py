@@ -70,25 +70,38 @@ def _read_env_files(spec: PodSpec) -> dict[str, str]:
 
 def prepare(data_dir: str, spec: PodSpec, fetch_opts: Any) -> Pod:
     """Create a pod in embryo, prepare it, leave it prepared (locked by nobody). Returns it."""
+    return _prepare(data_dir, spec, fetch_opts, for_run=False)
+
+
+def _prepare(data_dir: str, spec: PodSpec, fetch_opts: Any, for_run: bool) -> Pod:
+    """Prepare a pod; `for_run` (rkt run): straight from prepare/ to run/, locked, nothing fsynced.
+
+    Why no fsync for `rkt run`: see `Pod.durable`. Why not through prepared/:
+    nobody may run-prepared a pod that `rkt run` is about to run, and it saves a
+    rename.
+    """
     if spec.net is not None:
         check_net(spec.net)
     env_files = _read_env_files(spec)
     images = _resolve_images(data_dir, spec, fetch_opts) if not spec.pod_manifest else []
     store = PodStore(data_dir)
     pod = store.new_embryo()
+    pod.durable = not for_run
     try:
         pod.move("prepare")
         if spec.pod_manifest:
             manifest, runtime = _from_pod_manifest(data_dir, spec, pod.uuid)
         else:
             manifest, runtime = plan(spec, images, pod.uuid, dict(os.environ), env_files)
+        if for_run and spec.net is not None:
+            runtime["net_explicit"] = True  # `rkt run --net=default` is an error, an implicit default a warning
         write_pod_files(pod, manifest, runtime)
         if runtime["no_overlay"]:
             _copy_rootfses(data_dir, pod, runtime)
         if spec.uuid_file_save:
             with open(spec.uuid_file_save, "w") as f:
                 f.write(pod.uuid)
-        pod.move("prepared")
+        pod.move("run" if for_run else "prepared")
     except BaseException:
         # an aborted prepare: gc moves it to garbage and removes it
         pod.unlock()
@@ -184,14 +197,7 @@ def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool) -> int:
 
 def run(data_dir: str, spec: PodSpec, fetch_opts: Any, show_logs: bool = True) -> int:
     """rkt run: prepare, then run in the foreground; returns the pod's exit status."""
-    pod = prepare(data_dir, spec, fetch_opts)
-    if spec.net is not None:
-        runtime = json.loads(pod.read("runtime.json") or "{}")
-        runtime["net_explicit"] = True
-        pod.write("runtime.json", json.dumps(runtime))
-    if not pod.lock():
-        raise PodError(f"pod {pod.uuid} is locked")
-    pod.move("run")
+    pod = _prepare(data_dir, spec, fetch_opts, for_run=True)  # in run/, still locked by us
     return _run_locked(pod, None, show_logs)
 
 

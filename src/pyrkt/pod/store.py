@@ -123,10 +123,21 @@ def read_uuid_file(path: str) -> str:
 
 @dataclass
 class Pod:
+    """A pod directory and, while this process holds it, its lock (`fd`).
+
+    `durable`: whether writes and state moves are fsynced. They are by default
+    (`rkt prepare`: run-prepared later trusts runtime.json, and a prepared pod
+    must survive a crash). `rkt run` clears it for the pod it creates: a pod
+    that `rkt run` prepared is never run again, so after a crash nothing acts
+    on its files; it is left in prepare/ (an aborted prepare) or run/ (exited),
+    which gc removes and list/status/cat-manifest only show.
+    """
+
     store: PodStore
     uuid: str
     directory: str
     fd: int = -1
+    durable: bool = True
 
     @property
     def path(self) -> str:
@@ -190,6 +201,8 @@ class Pod:
             raise PodError(f"pod {self.uuid}: cannot move from {self.directory} to {to}")
         os.rename(self.path, self.store.path(to, self.uuid))
         self.directory = to
+        if not self.durable:
+            return
         try:
             fd = os.open(os.path.join(self.store.pods_dir, to), os.O_RDONLY | os.O_DIRECTORY)
             os.fsync(fd)
@@ -205,8 +218,13 @@ class Pod:
         except (FileNotFoundError, NotADirectoryError):
             return None
 
-    def write(self, name: str, data: str | bytes, mode: int = 0o640, sync: bool = True) -> None:
-        """Atomic replace of a pod file; `sync=False` for facts a crash may lose (times, pids)."""
+    def write(self, name: str, data: str | bytes, mode: int = 0o640, sync: bool | None = None) -> None:
+        """Atomic replace of a pod file; `sync=False` for facts a crash may lose (times, pids).
+
+        `sync=None`: fsync if the pod is `durable`.
+        """
+        if sync is None:
+            sync = self.durable
         path = self.file(name)
         tmp = f"{path}.{os.getpid()}.tmp"
         raw = data.encode() if isinstance(data, str) else data
