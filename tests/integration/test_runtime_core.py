@@ -465,6 +465,18 @@ def test_delete_of_created_container(rt: Any, bundle: Bundle) -> None:
     assert not Path(f"/proc/{pid}/stat").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
+def test_delete_of_a_torn_state_file(rt: Any, bundle: Bundle) -> None:
+    # state.json is not fsynced: after a crash of the machine it may be empty
+    rt("run", "-d", "--bundle", bundle(["true"]), "torn", check=True)
+    time.sleep(0.1)
+    state_file = Path(rt.root, "torn", "state.json")
+    state_file.write_text("")
+    res = rt("state", "torn")
+    assert res.returncode != 0 and "corrupt state file" in res.stderr
+    rt("delete", "torn", check=True)
+    assert not Path(rt.root, "torn").exists()
+
+
 def test_kill_all_reaches_every_process(rt: Any, bundle: Bundle) -> None:
     rt("run", "-d", "--bundle", bundle(["sh", "-c", "trap '' TERM; sleep 60 & sleep 60 & wait"]), "many", check=True)
     time.sleep(0.3)

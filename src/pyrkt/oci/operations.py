@@ -49,12 +49,15 @@ class CreateOptions:
 
 
 def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
+    """Write a whole file or nothing (the --pid-file a supervisor reads).
+
+    Not fsynced: it names a process, which a crash of the machine kills too.
+    """
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
     try:
         os.write(fd, data)
-        os.fsync(fd)
     finally:
         os.close(fd)
     os.rename(tmp, path)
@@ -486,12 +489,23 @@ def _wait_gone(state: ContainerState, timeout: float = 10.0) -> None:
 
 
 def delete(root: str, container_id: str, force: bool = False) -> None:
-    sd, state, status = _open(root, container_id)
     try:
+        sd = StateDir(root, container_id)
+        sd.open(lock=True)
+    except StateError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    try:
+        try:
+            state = sd.read()
+        except StateError:
+            # torn by a crash of the machine (state.json is not fsynced): the
+            # processes it described died with it
+            state = None
         if state is None:
             # we hold the lock, so no create is running: this is a create that died
             sd.remove()
             return
+        status = status_of(sd, state)
         _check("delete", status, container_id, forced=force)
         if status != lifecycle.STOPPED:
             for pid in _container_pids(state) or [state.pid]:

@@ -1,13 +1,20 @@
 """Container state on disk: one directory per container under `--root`.
 
 ```
-<root>/<id>/state.json   the record below, written atomically (temp, fsync, rename)
+<root>/<id>/state.json   the record below, written atomically (temp file, rename; no fsync)
 <root>/<id>/exec.sock    present from create until start: the init waits on it
 ```
 The status is not stored but derived, so it can never be stale: no state.json
 yet is `creating`; a dead (or zombie, or reused) init pid is `stopped`; a live
 init with exec.sock is `created`; a frozen cgroup is `paused`; else `running`.
 Commands on one id are serialised by an flock on its directory.
+
+No fsync: the record describes running processes, and the only crash that
+can lose unsynced data (the machine's) also kills every one of them. After
+it, a missing or torn state.json belongs to a container whose processes are
+gone: `read` reports it as corrupt, `delete` removes it, nothing trusts
+it. The rename alone keeps readers from ever seeing a half write while the
+machine is up. (fsync cost 2-14 ms of every create here.)
 """
 
 from __future__ import annotations
@@ -172,8 +179,7 @@ class StateDir:
         tmp = os.path.join(self.path, ".state.json.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            os.write(fd, data)  # no fsync: see the module's docstring
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(self.path, STATE_FILE))
@@ -212,13 +218,7 @@ class StateDir:
 
 
 def init_alive(state: ContainerState) -> bool:
-    info = proc_start_time(state.pid) if state.pid > 0 else None
-    if info is None:
-        return False
-    letter, start = info
-    if letter in ("Z", "X", "x"):
-        return False
-    return state.starttime == 0 or start == state.starttime
+    return quick.init_alive(state.pid, state.starttime)
 
 
 def status_of(sd: StateDir, state: ContainerState | None) -> str:
