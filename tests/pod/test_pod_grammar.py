@@ -112,7 +112,7 @@ def test_quantities() -> None:
 def test_seccomp_parser() -> None:
     s = parse_seccomp("mode=retain,errno=EPERM,chmod,chown")
     assert (s.mode, s.errno, s.syscalls) == ("retain", "EPERM", ("chmod", "chown"))
-    for bad in ("chmod", "mode=keep,chmod", "mode=remove", "mode=remove,errno=EWHAT,chmod", "mode=remove,@docker/default-blacklist"):
+    for bad in ("chmod", "mode=keep,chmod", "mode=remove", "mode=remove,errno=EWHAT,chmod", "mode=remove,@docker/nope", "mode=remove,Chmod"):
         with pytest.raises(GrammarError):
             parse_seccomp(bad)
 

@@ -196,18 +196,19 @@ def parse_env_file(data: str, path: str) -> list[tuple[str, str]]:
     return out
 
 
-SECCOMP_ERRNOS = ("EPERM", "EACCES", "ENOSYS", "ENOTSUP", "EINVAL", "EIO", "ENOENT")
-
-
 @dataclass(frozen=True)
 class Seccomp:
+    """`--seccomp`: the isolator it stands for; `syscalls` keeps rkt's @groups unexpanded (as the manifest does)."""
+
     mode: str  # retain | remove
     errno: str | None
     syscalls: tuple[str, ...]
 
 
 def parse_seccomp(text: str) -> Seccomp:
-    """`mode=retain|remove[,errno=ENAME],syscall,…`."""
+    """`mode=retain|remove[,errno=ENAME],syscall|@group,…`."""
+    from pyrkt.pod.seccomp_groups import SeccompSetError, check_errno, check_item
+
     mode = ""
     errno = None
     calls = []
@@ -218,13 +219,18 @@ def parse_seccomp(text: str) -> Seccomp:
         elif part.startswith("errno="):
             errno = part[6:]
         elif part:
-            if not re.fullmatch(r"[a-z0-9_]+", part):
-                raise GrammarError(f"--seccomp: {part!r} is not a syscall name (groups like @docker/… are not supported)")
+            try:
+                check_item(part)
+            except SeccompSetError as exc:
+                raise GrammarError(f"--seccomp: {exc}") from None
             calls.append(part)
     if mode not in ("retain", "remove"):
         raise GrammarError(f"--seccomp {text!r}: mode must be retain or remove")
-    if errno is not None and errno not in SECCOMP_ERRNOS:
-        raise GrammarError(f"--seccomp {text!r}: unknown errno {errno!r}")
+    if errno is not None:
+        try:
+            check_errno(errno)
+        except SeccompSetError as exc:
+            raise GrammarError(f"--seccomp {text!r}: {exc}") from None
     if not calls:
         raise GrammarError(f"--seccomp {text!r}: no syscalls listed")
     return Seccomp(mode, errno, tuple(calls))
@@ -310,6 +316,7 @@ class PodSpec:
     quiet: bool = False
     logs: bool = False
     stage1: list[tuple[str, str]] = field(default_factory=list)
+    insecure_seccomp: bool = False  # the global --insecure-options=seccomp: no seccomp filter at all
 
 
 # pod-level flags: name -> (takes value, repeatable)

@@ -159,7 +159,9 @@ def _copy_rootfses(data_dir: str, pod: Pod, runtime: dict[str, Any]) -> None:
         store.close()
 
 
-def run_prepared(data_dir: str, uuid: str, interactive: bool | None = None, show_logs: bool = True) -> int:
+def run_prepared(data_dir: str, uuid: str, interactive: bool | None = None, show_logs: bool = True,
+                 overrides: dict[str, Any] | None = None) -> int:
+    """`overrides`: runtime.json keys set by run-prepared's own flags (net, hostname, resolv)."""
     store = PodStore(data_dir)
     pod = store.find(uuid)
     if pod.directory != "prepared":
@@ -167,13 +169,14 @@ def run_prepared(data_dir: str, uuid: str, interactive: bool | None = None, show
     if not pod.lock():
         raise PodError(f"pod {pod.uuid} is already being run")
     pod.move("run")
-    return _run_locked(pod, interactive, show_logs)
+    return _run_locked(pod, interactive, show_logs, overrides)
 
 
-def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool) -> int:
+def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool, overrides: dict[str, Any] | None = None) -> int:
     from pyrkt.pod.stage1 import run_pod
 
     runtime = json.loads(pod.read("runtime.json") or "{}")
+    runtime.update(overrides or {})
     if interactive is not None:
         runtime["interactive"] = interactive
     if runtime["interactive"] and len(runtime["apps"]) > 1:

@@ -76,8 +76,9 @@ def _overlay(app_dir: str, lowerdirs: list[str]) -> str:
         if ran_in != _boot_id():
             raise Stage1Error(f"the rootfs of app {os.path.basename(app_dir)} may have lost writes: "
                               "the machine restarted since it ran (volatile overlay)")
-        os.rmdir(os.path.join(incompat, "volatile"))
-        os.rmdir(incompat)
+        import shutil
+
+        shutil.rmtree(incompat)  # incompat/volatile/dirty, as the kernel left it
     else:
         with open(boot_file, "w") as f:  # no fsync: a lost file only makes a later export refuse
             f.write(_boot_id())
@@ -170,8 +171,10 @@ def _pod_init(hostname: str, new_net: bool, ready_w: int) -> None:
     os._exit(code)
 
 
-def start_pod_init(hostname: str, net: str, ipc: str) -> int:
+def start_pod_init(hostname: str, net: str, ipc: str, user_range: dict[str, int] | None = None) -> int:
     flags = sc.CLONE_NEWPID | sc.CLONE_NEWUTS
+    if user_range:  # --private-users: the pod's namespaces all belong to its user namespace
+        flags |= sc.CLONE_NEWUSER
     if ipc != "parent":
         flags |= sc.CLONE_NEWIPC
     if net != "host":
@@ -182,6 +185,16 @@ def start_pod_init(hostname: str, net: str, ipc: str) -> int:
         os.close(r)
         _pod_init(hostname, net != "host", w)
     os.close(w)
+    if user_range:
+        from pyrkt.pod.userns import UserRange, UsernsError, write_maps
+
+        try:
+            write_maps(pid, UserRange.from_json(user_range))
+        except UsernsError as exc:
+            os.close(r)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise Stage1Error(str(exc)) from None
     ok = os.read(r, 1)
     os.close(r)
     if ok != b"k":
@@ -197,13 +210,15 @@ def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, 
     caps = list(app["caps"])
     proc = spec["process"]
     proc.update(
-        terminal=False, args=app["args"], env=app["env"], cwd=app["cwd"],
+        terminal=bool(runtime.get("tty")), args=app["args"], env=app["env"], cwd=app["cwd"],
         user={"uid": app["uid"], "gid": app["gid"], **({"additionalGids": app["gids"]} if app["gids"] else {})},
-        noNewPrivileges=False,
+        noNewPrivileges=bool(app.get("no_new_privileges")),
         capabilities={"bounding": caps, "effective": caps if app["uid"] == 0 else [], "permitted": caps if app["uid"] == 0 else [],
                       "inheritable": caps if app["uid"] == 0 else []},
     )
     proc.pop("rlimits", None)
+    if runtime.get("tty_size"):
+        proc["consoleSize"] = {"height": runtime["tty_size"][0], "width": runtime["tty_size"][1]}
     if app.get("oom_score_adj") is not None:
         proc["oomScoreAdj"] = app["oom_score_adj"]
     spec["root"] = {"path": "rootfs", "readonly": bool(app["readonly"])}
@@ -232,6 +247,8 @@ def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, 
         nss.append({"type": "ipc", "path": f"/proc/{init_pid}/ns/ipc"})
     if runtime["net"] != "host":
         nss.append({"type": "network", "path": f"/proc/{init_pid}/ns/net"})
+    if runtime.get("private_users"):
+        nss.insert(0, {"type": "user", "path": f"/proc/{init_pid}/ns/user"})  # first: the others belong to it
     linux["namespaces"] = nss
     resources = dict(linux.get("resources") or {})
     resources.update(app["resources"])
@@ -359,14 +376,30 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     oci_dir = oci_root(pod_dir)
     os.makedirs(oci_dir, exist_ok=True)
     rootfses = []
+    users = runtime.get("private_users") or None
+    if users:
+        from pyrkt.pod import userns
+
+        rng = userns.UserRange.from_json(users)
     for app in apps:
-        if runtime["no_overlay"]:
+        if users:
+            try:
+                if runtime["no_overlay"]:
+                    rootfses.append(userns.bind_rootfs(os.path.join(pod_dir, "apps", app["name"], "rootfs"), rng))
+                else:
+                    rootfses.append(userns.mount_overlay(os.path.join(pod_dir, "apps", app["name"]), app["lowerdirs"], rng))
+            except userns.UsernsError as exc:
+                cleanup_apps(pod_dir, [a["name"] for a in apps])
+                raise Stage1Error(str(exc)) from None
+        elif runtime["no_overlay"]:
             rootfses.append(os.path.join(pod_dir, "apps", app["name"], "rootfs"))
         else:
             rootfses.append(mount_overlay(pod_dir, app))
     write_etc_files(pod_dir, runtime, rootfses)
+    # the apps' bundles: with --private-users through a view their root can traverse (userns.expose)
+    bundles = userns.expose(pod_dir) if users else pod_dir
     net = runtime["net"]
-    init_pid = start_pod_init(runtime["hostname"], net, runtime["ipc"])
+    init_pid = start_pod_init(runtime["hostname"], net, runtime["ipc"], users)
     pod.write("pid", str(init_pid), sync=False)
     interrupted = [False]
 
@@ -383,11 +416,16 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     logs: list[Any] = []
     devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     saved = [os.dup(0), os.dup(1), os.dup(2)]
+    from pyrkt.pod import interactive
+
+    runtime["tty"] = interactive.wanted(runtime["interactive"])
+    runtime["tty_size"] = interactive.terminal_size() if runtime["tty"] else None
+    master = -1
     try:
         for app in apps:
-            app_dir = os.path.join(pod_dir, "apps", app["name"])
+            app_dir = os.path.join(bundles, "apps", app["name"])
             with open(os.path.join(app_dir, "config.json"), "w") as f:
-                json.dump(oci_config(pod_dir, uuid, app, runtime, init_pid), f)
+                json.dump(oci_config(bundles, uuid, app, runtime, init_pid), f)
             log = open(os.path.join(app_dir, "log"), "ab")
             logs.append(log)
             child_fds = []
@@ -404,7 +442,18 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
             for i, fd in enumerate(child_fds):
                 os.dup2(fd, i)
             try:
-                state = ops.create(oci_dir, app["name"], ops.CreateOptions(bundle=app_dir))
+                console = interactive.console_pair() if runtime["tty"] else None
+                try:
+                    state = ops.create(oci_dir, app["name"], ops.CreateOptions(bundle=app_dir), console=console[1] if console else None)
+                except BaseException:
+                    if console:
+                        console[0].close()
+                    raise
+                finally:
+                    if console:
+                        console[1].close()
+                if console:
+                    master = interactive.receive_master(console[0])
             finally:
                 for i in range(3):
                     os.dup2(saved[i], i)
@@ -415,6 +464,9 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
         pod.write("started", repr(time.time()), sync=False)
         for app, _pid in created:
             ops.start(oci_dir, app["name"])
+        if master >= 0:
+            fd, master = master, -1
+            interactive.proxy(fd, created[0][1])  # closes fd
         codes = _supervise(pod_dir, created, readers, init_pid)
     except RuntimeFailure as exc:
         raise Stage1Error(str(exc)) from None
@@ -433,11 +485,11 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
                 break
         for s, h in old.items():
             signal.signal(s, h)
-        for fd in saved + [devnull]:
+        for fd in saved + [devnull] + ([master] if master >= 0 else []):
             os.close(fd)
         for log in logs:
             log.close()
-        cleanup_apps(pod_dir, [a["name"] for a in apps], unmount=not runtime["no_overlay"])
+        cleanup_apps(pod_dir, [a["name"] for a in apps], unmount=not runtime["no_overlay"] or bool(users))
     for app in apps:
         code = codes.get(app["name"], 0)
         if code != 0:
@@ -463,3 +515,7 @@ def cleanup_apps(pod_dir: str, names: list[str], unmount: bool = True) -> None:
         os.rmdir(oci_dir)
     except OSError:
         pass
+    if unmount and os.path.isdir(os.path.join("/run/pyrkt-pods-userns", os.path.basename(pod_dir.rstrip("/")))):
+        from pyrkt.pod.userns import unexpose
+
+        unexpose(pod_dir)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyrkt.cli.rkt._podcli import fetch_options, out, pod_errors
+from pyrkt.cli.rkt._podcli import check_spec, fetch_options, out, pod_errors
 from pyrkt.cli.rkt.common import GlobalOptions
 
 USAGE = """Usage: rkt prepare [--quiet] [run flags] IMAGE [-- image-args...[---]]...
@@ -17,12 +17,11 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     if argv in (["-h"], ["--help"]):
         print(USAGE)
         return 0
-    from pyrkt.cli.rkt.run import _check_unsupported
     from pyrkt.pod import pods
     from pyrkt.pod.grammar import parse_pod_args
 
     spec = parse_pod_args(argv, "prepare")
-    _check_unsupported(spec)
+    check_spec(spec, opts)
     pod = pods.prepare(opts.dir, spec, lambda: fetch_options(opts, spec.pull_policy))
     out(pod.uuid + "\n")
     return 0

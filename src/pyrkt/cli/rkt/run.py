@@ -7,7 +7,7 @@ several apps, the first non-zero in app order).
 
 from __future__ import annotations
 
-from pyrkt.cli.rkt._podcli import fetch_options, pod_errors
+from pyrkt.cli.rkt._podcli import check_spec, fetch_options, pod_errors
 from pyrkt.cli.rkt.common import GlobalOptions
 
 USAGE = """Usage: rkt run [--volume=name,kind=host,...] [--mount volume=VOL,target=PATH] IMAGE [-- image-args...[---]]...
@@ -32,18 +32,5 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     from pyrkt.pod.grammar import parse_pod_args
 
     spec = parse_pod_args(argv, "run")
-    _check_unsupported(spec)
+    check_spec(spec, opts)
     return pods.run(opts.dir, spec, lambda: fetch_options(opts, spec.pull_policy))
-
-
-def _check_unsupported(spec) -> None:  # type: ignore[no-untyped-def]
-    from pyrkt.cli.rkt.common import RktError, warn
-
-    if spec.ports:
-        raise RktError("--port needs a contained (CNI) network, which is not supported yet")
-    if spec.private_users:
-        raise RktError("--private-users is not supported yet")
-    if spec.mds_register:
-        raise RktError("--mds-register: the metadata service is not supported")
-    if spec.stage1:
-        warn(f"--{spec.stage1[0][0]} ignored: pyrkt has one built-in stage1")

@@ -1,24 +1,63 @@
-"""`rkt run-prepared [--interactive] UUID`: run a prepared pod in the foreground."""
+"""`rkt run-prepared [flags] UUID`: run a prepared pod in the foreground.
+
+As in rkt, the pod's network, DNS and host name are chosen when it runs: these
+flags override what `rkt prepare` recorded (a pod prepared without them gets
+the same defaults as `rkt run`).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import parse_flags, pod_errors
 from pyrkt.cli.rkt.common import GlobalOptions, RktError
 
-USAGE = """Usage: rkt run-prepared UUID
+USAGE = """Usage: rkt run-prepared [flags] UUID
 
 Run a prepared application pod in rkt.
 
 Flags:
-  --interactive   the app gets the terminal (one app only)
-  --net=host|none, --dns..., --hostname, --mds-register: accepted as rkt does, taken from prepare
+  --interactive[=BOOL]   the app gets the terminal (one app only)
+  --net=host|none        the pod's network (as rkt run; CNI networks are not supported)
+  --dns=IP (repeatable, or "host"), --dns-search=DOMAIN, --dns-opt=OPT, --dns-domain=DOMAIN
+  --hostname=NAME        the pod's host name (default rkt-<uuid>, or what prepare was given)
+  --mds-register=false   accepted; true is refused: pyrkt has no metadata service
 """
 
 FLAGS = (Flag("interactive"), Flag("net", takes_value=True, repeat=True), Flag("mds-register"),
          Flag("dns", takes_value=True, repeat=True), Flag("dns-search", takes_value=True, repeat=True),
          Flag("dns-opt", takes_value=True, repeat=True), Flag("dns-domain", takes_value=True),
          Flag("hostname", takes_value=True))
+
+
+def overrides(values: dict[str, Any]) -> dict[str, Any]:
+    """runtime.json keys the flags set; only the flags given on the command line override."""
+    from pyrkt.pod.grammar import GrammarError, PodSpec, _apply_pod_flag
+    from pyrkt.pod.prepare import PrepareError, check_net, resolv_conf
+
+    spec = PodSpec()
+    try:
+        for name in ("net", "dns", "dns-search", "dns-opt"):
+            for value in values.get(name.replace("-", "_")) or []:
+                _apply_pod_flag(spec, name, str(value))
+        for name in ("hostname", "dns-domain"):
+            if values.get(name.replace("-", "_")) is not None:
+                _apply_pod_flag(spec, name, str(values[name.replace("-", "_")]))
+        if spec.net is not None:
+            check_net(spec.net)
+    except (GrammarError, PrepareError) as exc:
+        raise RktError(str(exc)) from None
+    out: dict[str, Any] = {}
+    if spec.net is not None:
+        out["net"] = spec.net
+        out["net_explicit"] = True
+    if spec.hostname is not None:
+        out["hostname"] = spec.hostname
+    resolv = resolv_conf(spec.dns, spec.dns_search, spec.dns_opt, spec.dns_domain)
+    if resolv is not None:
+        out["resolv"] = resolv
+    return out
 
 
 @pod_errors
@@ -29,6 +68,10 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     values, rest = parsed
     if len(rest) != 1:
         raise RktError("run-prepared takes exactly one pod UUID")
+    if values["mds_register"]:
+        raise RktError("--mds-register: pyrkt has no metadata service; pass --mds-register=false or leave it out")
+    extra = overrides(values)
     from pyrkt.pod import pods
 
-    return pods.run_prepared(opts.dir, rest[0], interactive=True if values["interactive"] else None)
+    interactive = values["interactive"] if any(a.split("=")[0] == "--interactive" for a in argv) else None
+    return pods.run_prepared(opts.dir, rest[0], interactive=interactive, show_logs=True, overrides=extra)
