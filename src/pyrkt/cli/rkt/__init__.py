@@ -7,6 +7,7 @@ does not pay for the image store) and exposes `main(opts, argv) -> int`.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from pyrkt.cli.args import UsageError, parse_bool
@@ -74,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         values, rest = _split_globals(argv)
         opts = GlobalOptions(
-            dir=str(values["dir"] or "/var/lib/rkt"),
+            # absolute: pod files name their sources by path, and the apps resolve them elsewhere
+            dir=os.path.abspath(str(values["dir"] or "/var/lib/rkt")),
             insecure_options=parse_insecure_options(values["insecure_options"]),  # type: ignore[arg-type]
             debug=bool(values["debug"]),
             local_config=str(values["local_config"] or "/etc/rkt"),
