@@ -9,8 +9,6 @@ unusual -- malformed input (for the exact JSONDecodeError text), a BOM or a
 UTF-16/32 document, `_json` missing -- goes to the `json` module itself.
 """
 
-from __future__ import annotations
-
 try:
     import _json
 except ImportError:  # pragma: no cover - CPython always has it

@@ -15,7 +15,8 @@ import time
 
 from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure, describe
-from pyrkt.oci.state import ContainerState, StateDir, StateError, proc_start_time, rfc3339_now, state_json, status_of
+from pyrkt.oci.quick import proc_start_time
+from pyrkt.oci.state import ContainerState, StateDir, StateError, rfc3339_now, state_json, status_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

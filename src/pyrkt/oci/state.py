@@ -24,7 +24,7 @@ import fcntl
 import os
 import time
 
-from pyrkt.oci import fastjson, lifecycle
+from pyrkt.oci import fastjson, lifecycle, quick
 
 STATE_FILE = "state.json"
 EXEC_SOCKET = "exec.sock"
@@ -51,18 +51,6 @@ def rfc3339_now() -> str:
     ns = time.time_ns()
     secs, frac = divmod(ns, 1_000_000_000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{frac:09d}Z"
-
-
-def proc_start_time(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks) of a process, or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # the command name may contain spaces and parentheses: split after the last ')'
-    rest = data[data.rindex(b")") + 2:].split()
-    return rest[0].decode(), int(rest[19])
 
 
 class ContainerState:

@@ -1,0 +1,187 @@
+"""`start` and `delete` in their common case, on built-in modules only.
+
+Why this module exists: every `pyrkt-runtime` command pays for the
+interpreter (~10 ms here) and then for its imports. `os` alone costs ~1.6 ms
+(it imports `_collections_abc`, `posixpath` and `stat`), and the CLI,
+`operations`, `state` and `linux.cgroups` another ~5 ms: more than what
+`start` and `delete` do for a plain container. So these two verbs first come
+here, where only `posix`, `fcntl` and `_socket` (compiled into the
+interpreter) and `fastjson` (`_json`) are used.
+
+Only the plain case is handled: `start` of a created container without
+hooks, `delete` of a stopped one without poststop hooks. Anything else -- a
+live container to kill, a paused one, hooks, a missing or corrupt state, an
+unexpected error before the point of no return -- makes the function return
+False, and the caller runs the full implementation in `operations`, which
+gives every other behaviour and every error message. What was done before
+returning False is idempotent for it (a cgroup already removed is fine).
+
+The few helpers both paths need (`proc_start_time`, `init_alive`) live here
+so that `state` shares them instead of keeping a copy.
+"""
+
+import posix
+
+STATE_FILE = "state.json"
+EXEC_SOCKET = "exec.sock"
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+
+
+class QuickFailure(Exception):
+    """The operation was committed (the container was told to start) and then failed:
+    the message is final, the full implementation must not run again."""
+
+
+def proc_start_time(pid: int) -> "tuple[str, int] | None":
+    """(state letter, start time in clock ticks) of a process, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    # the command name may contain spaces and parentheses: split after the last ')'
+    rest = data[data.rindex(b")") + 2:].split()
+    return rest[0].decode(), int(rest[19])
+
+
+def init_alive(pid: int, starttime: int) -> bool:
+    """Whether the container's init still runs: not gone, not a zombie, not a reused pid."""
+    info = proc_start_time(pid) if pid > 0 else None
+    if info is None:
+        return False
+    letter, start = info
+    if letter in ("Z", "X", "x"):
+        return False
+    return starttime == 0 or start == starttime
+
+
+def _plain_id(container_id: str) -> bool:
+    """An id `state.validate_id` accepts for sure; anything else goes the full way (and its errors)."""
+    return 0 < len(container_id) <= 1024 and container_id not in (".", "..") and all(c in _ID_CHARS for c in container_id)
+
+
+def _read_state(path: str) -> "dict[str, object] | None":
+    from pyrkt.oci import fastjson
+
+    try:
+        with open(f"{path}/{STATE_FILE}", "rb") as f:
+            doc = fastjson.loads(f.read())
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _lock(path: str) -> int:
+    """The container directory, opened and flocked (-1: no such container, let the full path say so)."""
+    import fcntl
+
+    try:
+        fd = posix.open(path, posix.O_RDONLY | posix.O_DIRECTORY | posix.O_CLOEXEC)
+    except OSError:
+        return -1
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        posix.close(fd)
+        return -1
+    return fd
+
+
+def _hooks(doc: "dict[str, object]", name: str) -> bool:
+    config = doc.get("config")
+    hooks = config.get("hooks") if isinstance(config, dict) else None
+    return bool(hooks.get(name)) if isinstance(hooks, dict) else False
+
+
+def _ints(doc: "dict[str, object]") -> "tuple[int, int] | None":
+    pid, starttime = doc.get("pid"), doc.get("starttime", 0)
+    if type(pid) is not int or type(starttime) is not int:
+        return None
+    return pid, starttime
+
+
+def delete(root: str, container_id: str) -> bool:
+    """Delete a stopped container; False (and the full path) for anything else.
+
+    A stopped container needs no signal and no wait: its cgroups are
+    removed with one rmdir each (a busy or nested cgroup fails it: the full
+    path then kills and walks), then its state directory.
+    """
+    if not _plain_id(container_id):
+        return False
+    path = f"{root}/{container_id}"
+    fd = _lock(path)
+    if fd < 0:
+        return False
+    try:
+        doc = _read_state(path)
+        ids = _ints(doc) if doc is not None else None
+        if doc is None or ids is None or init_alive(*ids) or _hooks(doc, "poststop"):
+            return False
+        paths = doc.get("cgroup_paths") or {}
+        if not isinstance(paths, dict) or not all(type(d) is str for d in paths.values()):
+            return False
+        for d in sorted(set(paths.values())):
+            try:
+                posix.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return False
+        for name in posix.listdir(path):
+            try:
+                posix.unlink(f"{path}/{name}")
+            except FileNotFoundError:
+                pass
+        posix.rmdir(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        posix.close(fd)
+
+
+def start(root: str, container_id: str) -> bool:
+    """Start a created container without hooks; False (untouched) for anything else.
+
+    Raises QuickFailure once the init has been told to start and then
+    reports a failure (its execve failed): that is the command's result.
+    """
+    if not _plain_id(container_id):
+        return False
+    path = f"{root}/{container_id}"
+    fd = _lock(path)
+    if fd < 0:
+        return False
+    try:
+        doc = _read_state(path)
+        ids = _ints(doc) if doc is not None else None
+        if doc is None or ids is None or _hooks(doc, "poststart") or not init_alive(*ids):
+            return False
+        sock_path = f"{path}/{EXEC_SOCKET}"
+        import _socket
+
+        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            try:
+                conn.connect(sock_path)
+            except OSError:
+                return False  # not created (no socket), or its init is gone: the full path says which
+            try:
+                conn.send(b"\0")
+                reply = conn.recv(4096)  # EOF once execve has closed the init's end
+            except OSError as exc:
+                from pyrkt.oci.errors import describe
+
+                raise QuickFailure(f"cannot start container {container_id}: {describe(exc)}") from None
+        finally:
+            conn.close()
+        try:
+            posix.unlink(sock_path)
+        except FileNotFoundError:
+            pass
+        if reply:
+            raise QuickFailure(f"unable to start container process: {reply.decode(errors='replace')}")
+        return True
+    finally:
+        posix.close(fd)
