@@ -172,6 +172,19 @@ def _pod_init(hostname: str, new_net: bool, ready_w: int) -> None:
 
 
 def start_pod_init(hostname: str, net: str, ipc: str, user_range: dict[str, int] | None = None) -> int:
+    """Start the pod init and wait until it is ready (see spawn_pod_init)."""
+    pid, ready = spawn_pod_init(hostname, net, ipc, user_range)
+    await_pod_init(pid, ready)
+    return pid
+
+
+def spawn_pod_init(hostname: str, net: str, ipc: str, user_range: dict[str, int] | None = None) -> tuple[int, int]:
+    """Clone the pod init; returns its pid and the pipe on which it says it is ready.
+
+    Its namespaces exist as soon as clone returns, so apps can be created in
+    them while it sets the hostname and its signal handlers: `await_pod_init`
+    is needed only before an app starts (it must see the hostname).
+    """
     flags = sc.CLONE_NEWPID | sc.CLONE_NEWUTS
     if user_range:  # --private-users: the pod's namespaces all belong to its user namespace
         flags |= sc.CLONE_NEWUSER
@@ -195,12 +208,18 @@ def start_pod_init(hostname: str, net: str, ipc: str, user_range: dict[str, int]
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             raise Stage1Error(str(exc)) from None
-    ok = os.read(r, 1)
-    os.close(r)
+    return pid, r
+
+
+def await_pod_init(pid: int, ready: int) -> None:
+    """Wait for the pod init's ready byte (closes `ready`); Stage1Error if it died instead."""
+    try:
+        ok = os.read(ready, 1)
+    finally:
+        os.close(ready)
     if ok != b"k":
         os.waitpid(pid, 0)
         raise Stage1Error("the pod init failed to start")
-    return pid
 
 
 def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, Any], init_pid: int) -> dict[str, Any]:
@@ -399,7 +418,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     # the apps' bundles: with --private-users through a view their root can traverse (userns.expose)
     bundles = userns.expose(pod_dir) if users else pod_dir
     net = runtime["net"]
-    init_pid = start_pod_init(runtime["hostname"], net, runtime["ipc"], users)
+    init_pid, init_ready = spawn_pod_init(runtime["hostname"], net, runtime["ipc"], users)
     pod.write("pid", str(init_pid), sync=False)
     interrupted = [False]
 
@@ -461,6 +480,8 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
                     if fd not in saved and fd != devnull:
                         os.close(fd)
             created.append((app, state.pid))
+        ready, init_ready = init_ready, -1  # await_pod_init closes it, even when it raises
+        await_pod_init(init_pid, ready)
         pod.write("started", repr(time.time()), sync=False)
         for app, _pid in created:
             ops.start(oci_dir, app["name"])
@@ -471,6 +492,8 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     except RuntimeFailure as exc:
         raise Stage1Error(str(exc)) from None
     finally:
+        if init_ready >= 0:
+            os.close(init_ready)
         try:
             os.kill(init_pid, signal.SIGKILL)
         except ProcessLookupError:
