@@ -94,13 +94,15 @@ def main() -> int:
                 times[name].append(timed(cmds[name]))
             if i % 10 == 9:
                 subprocess.run([RKT, "--dir", data, "gc", "--grace-period=0s"], capture_output=True)
-        print(f"{'command':28} {'median ms':>10} {'mean ms':>9} {'min ms':>8}  (n={args.iterations})")
+        # a Markdown table, to paste into the README as is
+        print(f"| command (n={args.iterations}, interleaved) | median ms | mean ms | min ms |")
+        print("|---|---:|---:|---:|")
         for name in names:
             t = times[name]
-            print(f"{name:28} {statistics.median(t) * 1000:10.1f} {statistics.mean(t) * 1000:9.1f} {min(t) * 1000:8.1f}")
+            print(f"| {name} | {statistics.median(t) * 1000:.1f} | {statistics.mean(t) * 1000:.1f} | {min(t) * 1000:.1f} |")
         if len(names) > 1:
             base = statistics.median(times[names[1]])
-            print(f"ratio rkt/podman(runc) = {statistics.median(times[names[0]]) / base:.2f}  (goal: <= 0.50)")
+            print(f"\nratio rkt/podman(runc), medians: **{statistics.median(times[names[0]]) / base:.2f}** (goal: <= 0.50)")
         return 0
     finally:
         subprocess.run([RKT, "--dir", data, "gc", "--grace-period=0s"], capture_output=True)
