@@ -105,6 +105,30 @@ def test_default_mounts_and_flags(rt: Any, bundle: Bundle) -> None:
     assert m["/proc/sys"][1] >= {"ro"}
 
 
+NO_CGROUPNS = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]
+
+
+@pytest.mark.parametrize("cgroupns", [True, False], ids=["cgroupns", "host-cgroupns"])
+def test_cgroup_mount_shows_the_containers_own_cgroups(rt: Any, bundle: Bundle, cgroupns: bool) -> None:
+    # with or without a cgroup namespace, on v1 (each hierarchy) and v2, the
+    # container's own cgroup is the root of /sys/fs/cgroup: its limit is there,
+    # and its cgroup.procs lists the container's processes only
+    v1 = not Path("/sys/fs/cgroup/cgroup.controllers").exists()
+    top = "/sys/fs/cgroup/pids" if v1 else "/sys/fs/cgroup"
+    script = f"cat {top}/pids.max; cat {top}/cgroup.procs; cat /proc/self/cgroup"
+    changes: dict[str, Any] = {"linux": {"resources": {"pids": {"limit": 42}}}}
+    if not cgroupns:
+        changes["linux"]["namespaces"] = NO_CGROUPNS
+    p = run_out(rt, bundle(["sh", "-c", script], **changes), check=True)
+    lines = p.stdout.split()
+    assert lines[0] == "42"
+    procs = [int(x) for x in lines[1:] if x.isdigit()]
+    assert procs and all(pid < 10 for pid in procs), p.stdout  # pids of the container's own pid namespace
+    own = [line for line in lines if ":pids:" in line or line.startswith("0::")]
+    if cgroupns:
+        assert own and all(line.endswith(":/") for line in own), p.stdout
+
+
 def test_readonly_root_refuses_writes_and_rw_root_allows(rt: Any, bundle: Bundle) -> None:
     p = run_out(rt, bundle(["touch", "/newfile"]))
     assert p.returncode != 0
@@ -597,11 +621,14 @@ def test_start_of_running_container(rt: Any, bundle: Bundle) -> None:
     assert_one_line_error(rt("start", "twice"), "cannot start an already running container")
 
 
-def test_executable_not_found(rt: Any, bundle: Bundle) -> None:
-    p = rt("create", "--bundle", bundle(["no-such-program"]), "nf")
+@pytest.mark.parametrize("namespaces", [None, NO_CGROUPNS], ids=["cgroupns", "host-cgroupns"])
+def test_executable_not_found(rt: Any, bundle: Bundle, namespaces: Any) -> None:
+    # without a cgroup namespace the init reports this before the parent's `go`
+    changes = {"linux": {"namespaces": namespaces}} if namespaces else {}
+    p = rt("create", "--bundle", bundle(["no-such-program"], **changes), "nf")
     assert_one_line_error(p, 'exec: "no-such-program": executable file not found in $PATH')
     assert not Path(rt.root, "nf").exists()
-    p = rt("run", "--bundle", bundle(["/bin/nope"]), "nf2")
+    p = rt("run", "--bundle", bundle(["/bin/nope"], **changes), "nf2")
     assert_one_line_error(p, "no such file or directory")
 
 

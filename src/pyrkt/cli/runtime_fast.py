@@ -37,6 +37,8 @@ def fast_main(argv: list[str]) -> int | None:
     if log_format not in ("text", "json") or not rest or not root.startswith("/"):
         return None
     verb, args = rest[0], rest[1:]
+    if verb not in ("start", "delete"):
+        return None
     from pyrkt.oci import quick
 
     try:

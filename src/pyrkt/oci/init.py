@@ -10,6 +10,15 @@ Order (each step needs the previous one):
  6. look up the executable, report `ready`, block on the exec socket
  7. on `start`: seccomp, execve
 Any failure is sent to the parent as one line and the child exits.
+
+Steps 2-6 do not depend on `go` when there is no user namespace (no id maps
+to wait for), no hook (their messages share the channel) and no cgroup
+namespace to join by path: then they run before it, and `go` is awaited just
+before `ready` -- or, with a new cgroup namespace, after step 4, to unshare
+it once placed (and while still privileged). The parent's first cgroup.procs
+write waits for an RCU grace period (6-15 ms here): the init's set-up is done
+in that time instead of after it. The cgroup mount binds the container's own
+cgroup directories, which exist before the clone.
 """
 
 from __future__ import annotations
@@ -26,13 +35,15 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _socket import socket  # socket.socket is a subclass
 
+    from pyrkt.linux.cgroups import CgroupManager
+
 
 class InitContext:
     """What the parent hands to the child across clone()."""
 
     __slots__ = (
         "cfg", "bundle", "sync_sock", "exec_sock", "console_sock", "no_pivot", "no_new_keyring",
-        "preserve_fds", "clone_flags", "container_id",
+        "preserve_fds", "clone_flags", "container_id", "cgroups",
     )
 
     def __init__(
@@ -47,6 +58,7 @@ class InitContext:
         no_new_keyring: bool,
         preserve_fds: int,
         clone_flags: int,
+        cgroups: CgroupManager | None = None,
     ) -> None:
         self.cfg = cfg
         self.bundle = bundle
@@ -58,6 +70,7 @@ class InitContext:
         self.no_new_keyring = no_new_keyring
         self.preserve_fds = preserve_fds
         self.clone_flags = clone_flags
+        self.cgroups = cgroups  # the container's, created before the clone
 
 
 def proc_needs_security(cfg: Config) -> bool:
@@ -78,6 +91,23 @@ def run(ctx: InitContext) -> None:
             except BaseException:
                 pass
     os._exit(code)
+
+
+def _wait_go(ctx: InitContext) -> None:
+    msg = sync.recv(ctx.sync_sock)
+    if msg.get("type") != "go":
+        raise sync.SyncError(f"unexpected message {msg.get('type')!r}")
+
+
+def _before_go(ctx: InitContext) -> bool:
+    """Whether namespaces, rootfs and pivot_root may be done before `go` (see the module's docstring)."""
+    cfg = ctx.cfg
+    if ctx.cgroups is None or cfg.hooks or cfg.ns("user") is not None or ctx.clone_flags & sc.CLONE_NEWUSER:
+        return False
+    cgroupns = cfg.ns("cgroup")
+    if cgroupns is not None and (cgroupns.path or ctx.cgroups.mode == "v2"):
+        return False  # joined by path, or cgroup2 mounted fresh inside it: both after placement
+    return True
 
 
 def _init(ctx: InitContext) -> None:
@@ -103,9 +133,9 @@ def _init(ctx: InitContext) -> None:
 
     sc.libc()  # ctypes, for mount & co (the runtime process itself cloned us without it)
 
-    msg = sync.recv(ctx.sync_sock)
-    if msg.get("type") != "go":
-        raise sync.SyncError(f"unexpected message {msg.get('type')!r}")
+    early = _before_go(ctx)
+    if not early:
+        _wait_go(ctx)
 
     in_userns = cfg.ns("user") is not None
     if ctx.clone_flags & sc.CLONE_NEWUSER:
@@ -129,6 +159,8 @@ def _init(ctx: InitContext) -> None:
             os.setresuid(0, 0, 0)
 
     remaining = cfg.new_ns_flags() & ~(sc.CLONE_NEWUSER | sc.CLONE_NEWPID | sc.CLONE_NEWTIME)
+    if early:
+        remaining &= ~sc.CLONE_NEWCGROUP  # after `go`: its root is the cgroup we are placed in
     if remaining:
         sc.unshare(remaining)
 
@@ -146,6 +178,7 @@ def _init(ctx: InitContext) -> None:
         in_userns=in_userns,
         new_netns=bool(cfg.new_ns_flags() & sc.CLONE_NEWNET),
         new_cgroupns=bool(cfg.new_ns_flags() & sc.CLONE_NEWCGROUP),
+        cgroups=ctx.cgroups,
     )
     rootfs.prepare()
     start_state = b""
@@ -167,6 +200,12 @@ def _init(ctx: InitContext) -> None:
     if cfg.sysctl:
         apply_sysctl(cfg)
     rootfs.finalize()
+
+    new_cgroupns = bool(cfg.new_ns_flags() & sc.CLONE_NEWCGROUP)
+    if early and new_cgroupns:
+        # its root is the cgroup the parent places us in; unsharing needs CAP_SYS_ADMIN
+        _wait_go(ctx)
+        sc.unshare(sc.CLONE_NEWCGROUP)
 
     proc = cfg.process
     if ctx.console_sock is not None:
@@ -205,6 +244,8 @@ def _init(ctx: InitContext) -> None:
             pass
     pr.restore_signals()
 
+    if early and not new_cgroupns:
+        _wait_go(ctx)  # nothing above needed our placement in the cgroups
     sync.send(ctx.sync_sock, "ready")
     ctx.sync_sock.close()
 

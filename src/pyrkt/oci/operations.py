@@ -158,7 +158,7 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
 
         ctx = init.InitContext(
             cfg, bundle, container_id, child_sock, listener, console_sock,
-            opts.no_pivot, opts.no_new_keyring, opts.preserve_fds, clone_flags,
+            opts.no_pivot, opts.no_new_keyring, opts.preserve_fds, clone_flags, cgroups,
         )
         own_time = -1
         if cfg.ns("time") is not None:

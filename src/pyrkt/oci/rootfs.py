@@ -21,6 +21,8 @@ TYPE_CHECKING = False  # `typing` costs ~15 ms to import in the container init
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from pyrkt.linux.cgroups import CgroupManager
+
 DEFAULT_DEVICES = (
     # path, major, minor
     ("/dev/null", 1, 3),
@@ -60,8 +62,11 @@ class RootfsError(Exception):
 class Rootfs:
     """The mount plan of one container, performed step by step."""
 
-    def __init__(self, cfg: Config, bundle: str, in_userns: bool, new_netns: bool, new_cgroupns: bool) -> None:
+    def __init__(
+        self, cfg: Config, bundle: str, in_userns: bool, new_netns: bool, new_cgroupns: bool, cgroups: CgroupManager | None = None
+    ) -> None:
         self.cfg = cfg
+        self.cgroups = cgroups
         self.bundle = bundle
         self.root = cfg.root_path
         self.in_userns = in_userns
@@ -190,49 +195,50 @@ class Rootfs:
                 pass
 
     def _cgroup(self, m: Mount, dest: str, flags: int) -> None:
-        """Show the container its own cgroups at the destination.
+        """Show the container its own cgroups at the destination, as their roots.
 
         cgroup v2: a cgroup2 mount in a cgroup namespace of its own, else a
         bind of the container's cgroup directory. v1 (or hybrid): a tmpfs with
-        a bind of the container's directory in each hierarchy, and symlinks for
-        co-mounted controllers (cpu -> cpu,cpuacct), as runc does.
+        a bind of the container's directory in each hierarchy, and symlinks
+        for co-mounted controllers (cpu -> cpu,cpuacct), as runc does -- with
+        or without a cgroup namespace: the bind shows the same tree a fresh
+        v1 mount inside the namespace would, and it needs neither the
+        namespace nor the init's placement in the cgroups, so it can be done
+        before `go` (see init). The directories come from the container's
+        cgroup manager, never from /proc/self/cgroup, which inside a cgroup
+        namespace says "/" (binding the host's root hierarchies instead).
         """
+        from pyrkt.linux.cgroups import cgroup_mount_plan
+
         _mkdir_target(self.root, dest)
-        own = _own_cgroups()
-        ro = flags & sc.MS_RDONLY
-        if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-            with _SafeTarget(self.root, dest) as target:
-                if self.new_cgroupns:
-                    sc.mount("cgroup2", target, "cgroup2", flags)
-                else:
-                    sc.mount("/sys/fs/cgroup" + own.get("", "/"), target, None, sc.MS_BIND | sc.MS_REC)
-            if not self.new_cgroupns:
-                self._after(dest, lambda t: _remount(t, flags | sc.MS_BIND))
-            return
-        with _SafeTarget(self.root, dest) as target:
-            sc.mount("tmpfs", target, "tmpfs", (flags & ~sc.MS_RDONLY) | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
-        for controllers, path in own.items():
-            if controllers == "":
-                name = "unified"
-            elif controllers.startswith("name="):
-                name = controllers[5:]
-            else:
-                name = controllers
-            host_dir = f"/sys/fs/cgroup/{name}"
-            if not os.path.isdir(host_dir):
+        manager = self.cgroups if self.cgroups is not None else _own_cgroup_manager()
+        cgroupns = self.new_cgroupns and manager.mode == "v2"
+        sub_flags = flags | sc.MS_BIND | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+        v1 = False
+        for op in cgroup_mount_plan(manager, dest=dest, cgroupns=cgroupns):
+            kind, target_path = op[0], op[-1]
+            if kind == "symlink":
+                if not os.path.lexists(target_path):
+                    os.symlink(op[1], target_path)
                 continue
-            sub = os.path.join(dest, name)
-            os.mkdir(sub, 0o755)
-            with _SafeTarget(self.root, sub) as target:
-                sc.mount(host_dir + path, target, None, sc.MS_BIND | sc.MS_REC)
-            self._after(sub, lambda t: _remount(t, flags | sc.MS_BIND | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC))
-            if "," in name:
-                for single in name.split(","):
-                    link = os.path.join(dest, single)
-                    if not os.path.lexists(link):
-                        os.symlink(name, link)
-        if ro:
-            self._after(dest, lambda t: _remount(t, flags | sc.MS_BIND | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC))
+            top = target_path == dest
+            if not top:
+                os.mkdir(target_path, 0o755)
+            with _SafeTarget(self.root, target_path) as target:
+                if kind == "tmpfs":
+                    v1 = True
+                    sc.mount("tmpfs", target, "tmpfs", (flags & ~sc.MS_RDONLY) | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
+                elif kind == "cgroup2":
+                    sc.mount("cgroup2", target, "cgroup2", flags)
+                elif kind == "bind":
+                    sc.mount(op[1], target, None, sc.MS_BIND | sc.MS_REC)
+                else:
+                    raise RootfsError(f"mount {m.destination}: unexpected cgroup mount {kind!r}")
+            if kind == "bind":
+                remount = (flags | sc.MS_BIND) if top else sub_flags
+                self._after(target_path, lambda t: _remount(t, remount))
+        if v1 and flags & sc.MS_RDONLY:
+            self._after(dest, lambda t: _remount(t, sub_flags))
 
     def create_devices(self) -> None:
         devices: dict[str, Device] = {}
@@ -404,14 +410,13 @@ def _mask_path(path: str) -> None:
         sc.mount("/dev/null", path, None, sc.MS_BIND)
 
 
-def _own_cgroups() -> dict[str, str]:
-    """controllers -> this process's cgroup path, from /proc/self/cgroup."""
-    out: dict[str, str] = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            out[controllers] = path if path != "/" else ""
-    return out
+def _own_cgroup_manager() -> CgroupManager:
+    """This process's own cgroups, for a Rootfs built without the container's manager."""
+    from pyrkt.linux.cgroups import CgroupManager, detect_layout
+
+    layout = detect_layout()
+    dirs = {c: h.host_dir(h.own) for h in layout.hierarchies for c in h.controllers}
+    return CgroupManager(layout.mode, dirs)
 
 
 def _mount_point_of(path: str) -> str:
