@@ -43,7 +43,11 @@ def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: Any) -> list[Resol
             if image_id is None:
                 if spec.pull_policy == "never":
                     raise PrepareError(f"image {app.image!r} is not in the store (--pull-policy=never)")
+                import gc
+
                 from pyrkt.image.fetch import Fetcher  # only when fetching: it costs ~80 ms of imports
+
+                gc.enable()  # rkt run starts without cyclic GC (pyrkt.cli.rkt); a download is unbounded work
 
                 options = fetch_opts() if callable(fetch_opts) else fetch_opts
                 options.signature = app.signature
