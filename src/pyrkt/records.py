@@ -172,9 +172,8 @@ else:
         if order:
             if not eq:
                 raise ValueError("eq must be true if order is true")
-            import operator
-
-            for name, op in (("__lt__", operator.lt), ("__le__", operator.le), ("__gt__", operator.gt), ("__ge__", operator.ge)):
+            for name, op in (("__lt__", lambda a, b: a < b), ("__le__", lambda a, b: a <= b),
+                             ("__gt__", lambda a, b: a > b), ("__ge__", lambda a, b: a >= b)):
                 if name in cls.__dict__:
                     raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}. Consider using functools.total_ordering")
 

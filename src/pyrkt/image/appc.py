@@ -10,10 +10,9 @@ round trip.
 
 from __future__ import annotations
 
-import json
-
 from pyrkt.image.errors import InvalidManifest
-from pyrkt.image.reference import _AC_NAME_RE
+from pyrkt.image.reference import is_ac_name
+from pyrkt.oci import fastjson  # json's results through _json alone: `import json` pulls in re (~6 ms)
 from pyrkt.records import dataclass, field
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import; annotations are strings here
@@ -39,7 +38,7 @@ def _need(obj: Any, key: str, typ: type | tuple[type, ...], where: str, required
 
 
 def _ac_name(value: str, where: str) -> str:
-    if not _AC_NAME_RE.match(value):
+    if not is_ac_name(value):
         raise InvalidManifest(f"{where}: {value!r} is not a valid AC identifier")
     return value
 
@@ -229,7 +228,7 @@ class ImageManifest:
     @classmethod
     def from_bytes(cls, data: bytes) -> "ImageManifest":
         try:
-            obj = json.loads(data)
+            obj = fastjson.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidManifest(f"image manifest is not valid JSON: {exc}") from None
         return cls.from_json(obj)
@@ -250,4 +249,4 @@ class ImageManifest:
         return out
 
     def to_bytes(self) -> bytes:
-        return json.dumps(self.to_json(), sort_keys=False).encode()
+        return fastjson.dumps(self.to_json()).encode()

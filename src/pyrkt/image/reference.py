@@ -18,8 +18,6 @@ Forms (rkt's, plus the transports skopeo and podman use):
 
 from __future__ import annotations
 
-import re
-
 from pyrkt.image.digest import ALGORITHMS, Digest
 from pyrkt.image.errors import InvalidReference
 from pyrkt.records import dataclass, field
@@ -30,7 +28,12 @@ DOCKER_HUB = "registry-1.docker.io"
 _DOCKER_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 
 class _Pattern:
-    """A regex compiled on first use: `rkt run IMAGE-ID` needs one of these eight (~1.5 ms of compiling)."""
+    """A regex compiled, and `re` imported, on first use.
+
+    Why: `rkt run IMAGE` must not pay for `re` (~6 ms with enum, functools and
+    collections) nor for compiling these patterns; the two it needs on every
+    run (an image ID, an AC name) are checked without regexes below.
+    """
 
     __slots__ = ("_source", "_compiled")
 
@@ -40,16 +43,63 @@ class _Pattern:
 
     def match(self, text: str) -> re.Match[str] | None:
         if self._compiled is None:
+            import re
+
             self._compiled = re.compile(self._source)
         return self._compiled.match(text)
 
 
+_LOWER_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_AC_SEPARATORS = frozenset("~-_./")
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_ac_name(text: str) -> bool:
+    """`^[a-z0-9]+(?:[~\\-_./][a-z0-9]+)*$`, as `re.match` reads it, without `re`.
+
+    Like the regex, a single trailing newline is accepted (`$` matches before it).
+    """
+    if text.endswith("\n"):
+        text = text[:-1]
+    if not text or text[0] not in _LOWER_ALNUM or text[-1] not in _LOWER_ALNUM:
+        return False
+    after_separator = False
+    for ch in text:
+        if ch in _LOWER_ALNUM:
+            after_separator = False
+        elif ch in _AC_SEPARATORS and not after_separator:
+            after_separator = True
+        else:
+            return False
+    return True
+
+
+class _AcName:
+    """`_AC_NAME_RE.match(text)` for callers that test the result's truth."""
+
+    @staticmethod
+    def match(text: str) -> bool:
+        return is_ac_name(text)
+
+
+def match_image_id(text: str) -> tuple[str, str] | None:
+    """`^(sha256|sha512)-([0-9a-f]*)$`'s groups, as `re.match` gives them, without `re`."""
+    if text.endswith("\n"):
+        text = text[:-1]
+    algo, dash, hx = text.partition("-")
+    if not dash or algo not in ("sha256", "sha512") or not _HEX.issuperset(hx):
+        return None
+    return algo, hx
+
+
+if TYPE_CHECKING:
+    import re
+
 # appc AC Identifier: lowercase alnum with ~ - _ . / as separators, not at the ends.
-_AC_NAME_RE = _Pattern(r"^[a-z0-9]+(?:[~\-_./][a-z0-9]+)*$")
+_AC_NAME_RE = _AcName()
 _AC_NAME_CHARS = _Pattern(r"[a-z0-9~\-_./]")
 _LABEL_NAME_RE = _Pattern(r"^[a-z0-9]+(?:[\-_.][a-z0-9]+)*$")
 _LABEL_VALUE_RE = _Pattern(r"^[^,=\s]+$")
-_ID_RE = _Pattern(r"^(sha256|sha512)-([0-9a-f]*)$")
 
 _DOCKER_COMPONENT = _Pattern(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _DOCKER_TAG = _Pattern(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
@@ -182,10 +232,10 @@ def _fail(text: str, why: str) -> InvalidReference:
 
 
 def parse_image_id(text: str) -> ImageIDRef:
-    m = _ID_RE.match(text)
+    m = match_image_id(text)
     if not m:
         raise _fail(text, "an image ID is sha512-HEX or sha256-HEX in lowercase")
-    algo, hx = m.groups()
+    algo, hx = m
     if len(hx) < 2:
         raise _fail(text, f"an image ID needs at least 2 hex digits after {algo}-")
     if len(hx) > ALGORITHMS[algo]:
@@ -311,6 +361,6 @@ def parse_reference(text: str) -> ImageReference:
         raise _fail(text, f"unsupported transport {text.split('://', 1)[0]!r} (use docker://, https://, http://, file://)")
     if text.startswith(("/", "./", "../")) or text in (".", "..") or text.endswith((".aci", ".tar", ".tar.gz", ".tgz")):
         return FileRef(text)
-    if _ID_RE.match(text.split(",")[0]) and "," not in text:
+    if match_image_id(text.split(",")[0]) and "," not in text:
         return parse_image_id(text)
     return parse_appc_name(text)

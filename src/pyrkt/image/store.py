@@ -21,24 +21,30 @@ tree, gc against fetch).
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import os
-import sqlite3
 import time
 
 from pyrkt.image.appc import ImageManifest
 from pyrkt.image.digest import Digest
 from pyrkt.image.errors import Ambiguous, DigestMismatch, ImageError, NotFound
 from pyrkt.image.reference import AppcNameRef, ImageIDRef, parse_reference
+from pyrkt.oci import fastjson
 from pyrkt.records import dataclass, field
 
-# hashlib (OpenSSL), tempfile and shutil are imported where used: `rkt run` only
-# reads the index, and these cost ~10 ms at start-up
+# Imported where used, not here: hashlib (OpenSSL), tempfile, shutil, json (with
+# re) and contextlib cost ~15 ms together, and `rkt run` only reads the index.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import IO, Any, Iterator
+    import sqlite3
+    from typing import IO, Any
+else:
+    try:
+        # the C module alone: sqlite3's Python part adds only DB-API constants and
+        # date adapters (unused here) and imports datetime (~2 ms on every rkt run)
+        import _sqlite3 as sqlite3
+    except ImportError:  # pragma: no cover - a Python whose sqlite3 is not CPython's
+        import sqlite3
 
 SCHEMA_VERSION = 1  # PRAGMA user_version of an index whose SCHEMA and WAL mode are in place
 SCHEMA = """
@@ -90,8 +96,10 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
         os.rename(tmp, path)
         fsync_dir(d)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
         raise
 
 
@@ -171,10 +179,14 @@ class BlobWriter:
         return digest
 
     def abort(self) -> None:
-        with contextlib.suppress(Exception):
+        try:
             self.file.close()
-        with contextlib.suppress(FileNotFoundError):
+        except Exception:
+            pass
+        try:
             os.unlink(self.tmp)
+        except FileNotFoundError:
+            pass
 
     def __enter__(self) -> "BlobWriter":
         return self
@@ -221,16 +233,9 @@ class Store:
             self._db = db
         return self._db
 
-    @contextlib.contextmanager
-    def _tx(self, db: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        db = db or self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _tx(self, db: sqlite3.Connection | None = None) -> "_Transaction":
+        """`with store._tx() as db:` a write transaction, rolled back if the block raises."""
+        return _Transaction(db or self.db)
 
     def close(self) -> None:
         if self._db is not None:
@@ -238,20 +243,14 @@ class Store:
             self._db = None
 
     # -- locks -----------------------------------------------------------
-    @contextlib.contextmanager
-    def lock(self, name: str, shared: bool = False) -> Iterator[None]:
-        """An flock on `cas/locks/<name>.lock`, held for the block."""
+    def lock(self, name: str, shared: bool = False) -> "_FileLock":
+        """An flock on `cas/locks/<name>.lock`, held for the `with` block."""
         safe = name.replace("/", "_").replace(":", "-")
         if len(safe) > 200:
             import hashlib
 
             safe = hashlib.sha256(safe.encode()).hexdigest()
-        fd = os.open(os.path.join(self.locks_dir, safe + ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+        return _FileLock(os.path.join(self.locks_dir, safe + ".lock"), shared)
 
     # -- blobs -----------------------------------------------------------
     def blob_path(self, digest: Digest | str) -> str:
@@ -292,7 +291,8 @@ class Store:
 
     # -- index -----------------------------------------------------------
     def _row(self, row: tuple[Any, ...]) -> ImageRecord:
-        rec = ImageRecord(row[0], row[1], row[2], json.loads(row[3]), row[4].encode(), row[5], row[6], json.loads(row[7]), row[8], row[9], row[10], bool(row[11]))
+        rec = ImageRecord(row[0], row[1], row[2], fastjson.loads(row[3]), row[4].encode(), row[5], row[6], fastjson.loads(row[7]),  # type: ignore[arg-type]
+                          row[8], row[9], row[10], bool(row[11]))
         try:  # a use since the row was written: see touch()
             rec.last_used = max(rec.last_used, os.stat(self._used_path(rec.id)).st_mtime)
         except OSError:
@@ -317,8 +317,8 @@ class Store:
             if rec.latest:
                 db.execute("UPDATE images SET latest=0 WHERE name=? AND id<>?", (rec.name, rec.id))
             db.execute(f"INSERT OR REPLACE INTO images ({self._COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (rec.id, rec.kind, rec.name, json.dumps(rec.labels, sort_keys=True), rec.manifest.decode(), rec.blob, rec.config,
-                        json.dumps(rec.layers), rec.import_time, rec.last_used, rec.size, int(rec.latest)))
+                       (rec.id, rec.kind, rec.name, fastjson.dumps(dict(sorted(rec.labels.items()))), rec.manifest.decode(), rec.blob,
+                        rec.config, fastjson.dumps(rec.layers), rec.import_time, rec.last_used, rec.size, int(rec.latest)))
         return rec
 
     def images(self) -> list[ImageRecord]:
@@ -396,8 +396,10 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM images WHERE id=?", (image_id,))
             db.execute("DELETE FROM remotes WHERE image_id=?", (image_id,))
-        with contextlib.suppress(FileNotFoundError):
+        try:
             os.unlink(self._used_path(image_id))
+        except FileNotFoundError:
+            pass
 
     # -- remotes (URL -> image, with HTTP cache data) ------------------------
     def remote(self, url: str) -> tuple[str, str | None, int | None, float] | None:
@@ -432,3 +434,43 @@ class Store:
         trash = tempfile.mkdtemp(dir=self.tmp_dir, prefix="trash-")
         os.rename(path, os.path.join(trash, "t"))  # atomic: no half-removed tree stays visible
         shutil.rmtree(trash, ignore_errors=True)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises (a class: contextlib costs an import)."""
+
+    __slots__ = ("db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+class _FileLock:
+    """An flock on a file, taken on entering the `with` block and dropped on leaving it."""
+
+    __slots__ = ("path", "shared", "fd")
+
+    def __init__(self, path: str, shared: bool) -> None:
+        self.path = path
+        self.shared = shared
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        fd, self.fd = self.fd, -1
+        os.close(fd)

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import signal
     from socket import socket
+else:
+    import _signal as signal  # `signal` builds enums at import (~3 ms), and rkt run imports this module
 
 
 def wanted(interactive: bool) -> bool:

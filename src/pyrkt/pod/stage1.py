@@ -13,18 +13,22 @@ are children of this process, so it waits for them and writes each exit code.
 from __future__ import annotations
 
 import errno
-import json
 import os
-import signal
 import sys
 import time
 
 from pyrkt.linux import syscalls as sc
+from pyrkt.oci import fastjson  # json.dumps' output through _json alone: `import json` pulls in re (~6 ms)
 from pyrkt.pod.prepare import DEFAULT_HOSTS
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annotations are strings
 if TYPE_CHECKING:
+    import signal
     from typing import Any
+else:
+    # the C module: `signal` builds its enums at import (with enum, functools and
+    # collections: ~3 ms of every rkt run); handlers come back as ints, not enums
+    import _signal as signal
 
 STOP_GRACE = 10.0
 OCI_ROOT = "/run/pyrkt-pods"
@@ -444,7 +448,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
         for app in apps:
             app_dir = os.path.join(bundles, "apps", app["name"])
             with open(os.path.join(app_dir, "config.json"), "w") as f:
-                json.dump(oci_config(bundles, uuid, app, runtime, init_pid), f)
+                f.write(fastjson.dumps(oci_config(bundles, uuid, app, runtime, init_pid)))
             log = open(os.path.join(app_dir, "log"), "ab")
             logs.append(log)
             child_fds = []
