@@ -1,22 +1,31 @@
 """Typed wrappers around the Linux system calls the runtime needs.
 
 Python 3.11's `os` module has no unshare, setns, mount, pivot_root or capset,
-so they are called through ctypes on the already-loaded libc. Every wrapper
-raises OSError carrying errno and the call's name (and its main argument), so
-a failure reads like `mount(proc, /proc): Operation not permitted`.
+so they are called in libc through `_ctypes`, the C half of ctypes. Every
+wrapper raises OSError carrying errno and the call's name (and its main
+argument), so a failure reads like `mount(proc, /proc): Operation not permitted`.
 
-libc is opened lazily, by handle of the running process (`CDLL(None)`): no
-`ctypes.util.find_library` (it forks a subprocess) and no work at import time.
+Why not `ctypes`: its package costs ~4 ms and ~0.7 MB to import (it builds
+dozens of types and imports `struct`, `types`), on the container init's
+critical path. The few C types these calls need are defined here, on first
+use, the way ctypes defines them (`_SimpleCData` subclasses, a `CFuncPtr`
+subclass with errno saved). libc is the running process's own handle
+(dlopen(NULL)): no `ctypes.util.find_library` (it forks), no work at import.
+`libc()` still gives a full `ctypes.CDLL` to the modules that want ctypes.
 """
 
 from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import ctypes
+    from typing import Any
+
 
 class _LazyCtypes:
-    """`ctypes`, imported on first use: ~3 ms and ~0.8 MB that `run`, `delete`
-    and `state` do not need in the runtime process (clone uses `_ctypes` alone)."""
+    """`ctypes`, imported on first use by `libc()` (for idmap, features and the like)."""
 
     def __getattr__(self, name: str) -> object:
         import ctypes as module
@@ -25,11 +34,7 @@ class _LazyCtypes:
         return getattr(module, name)
 
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import ctypes
-    from typing import Any
-else:
+if not TYPE_CHECKING:
     ctypes = _LazyCtypes()
 
 # clone(2)/unshare(2)/setns(2) flags
@@ -110,10 +115,87 @@ _arch_index: int | None = None
 
 
 def libc() -> ctypes.CDLL:
+    """A full ctypes.CDLL of this process's libc, for callers that use ctypes types."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
+
+
+class _FFI:
+    """The C types and libc functions of this module, on `_ctypes` alone (built by `_ffi()`)."""
+
+    def __init__(self) -> None:
+        from _ctypes import FUNCFLAG_CDECL, FUNCFLAG_USE_ERRNO, CFuncPtr, Structure, _SimpleCData, byref, dlopen, get_errno
+
+        class c_int(_SimpleCData):  # type: ignore[type-arg]
+            _type_ = "i"
+
+        class c_uint(_SimpleCData):  # type: ignore[type-arg]
+            _type_ = "I"
+
+        class c_long(_SimpleCData):  # type: ignore[type-arg]
+            _type_ = "l"
+
+        class c_ulong(_SimpleCData):  # type: ignore[type-arg]
+            _type_ = "L"
+
+        class IntFunc(CFuncPtr):
+            _flags_ = FUNCFLAG_CDECL | FUNCFLAG_USE_ERRNO
+            _restype_ = c_int
+
+        class LongFunc(CFuncPtr):
+            _flags_ = FUNCFLAG_CDECL | FUNCFLAG_USE_ERRNO
+            _restype_ = c_long
+
+        class Libc:
+            _handle = dlopen(None, 0)  # type: ignore[arg-type]
+
+        self.c_int, self.c_uint, self.c_long, self.c_ulong = c_int, c_uint, c_long, c_ulong
+        self.byref, self.get_errno = byref, get_errno
+        self._structure = Structure
+        self._int_func, self._long_func, self._libc = IntFunc, LongFunc, Libc
+        self._funcs: dict[str, Any] = {}
+        self._caps: tuple[Any, Any] | None = None
+
+    def cap_structs(self) -> tuple[Any, Any]:
+        """capget/capset's header and data structures (defined on first use: only the init needs them)."""
+        if self._caps is None:
+
+            class CapHeader(self._structure):  # type: ignore[name-defined,misc]
+                _fields_ = [("version", self.c_uint), ("pid", self.c_int)]
+
+            class CapData(self._structure):  # type: ignore[name-defined,misc]
+                _fields_ = [("effective", self.c_uint), ("permitted", self.c_uint), ("inheritable", self.c_uint)]
+
+            self._caps = (CapHeader, CapData)
+        return self._caps
+
+    def func(self, name: str) -> Any:
+        """libc's `name`, returning a C int (`syscall` returns a long)."""
+        f = self._funcs.get(name)
+        if f is None:
+            kind = self._long_func if name == "syscall" else self._int_func
+            f = self._funcs[name] = kind((name, self._libc))  # type: ignore[arg-type]  # any object with _handle
+        return f
+
+
+_ffi_instance: _FFI | None = None
+
+
+def _ffi() -> _FFI:
+    global _ffi_instance
+    if _ffi_instance is None:
+        _ffi_instance = _FFI()
+    return _ffi_instance
+
+
+def preload() -> None:
+    """Define the C types and look up libc now (the init does, before pivot_root and `go`)."""
+    ffi = _ffi()
+    ffi.cap_structs()
+    for name in ("mount", "umount2", "unshare", "setns", "syscall", "prctl", "sethostname", "setdomainname"):
+        ffi.func(name)
 
 
 def syscall_number(name: str) -> int:
@@ -131,7 +213,7 @@ def syscall_number(name: str) -> int:
 
 def _check(result: int, what: str) -> int:
     if result == -1:
-        err = ctypes.get_errno()
+        err = _ffi().get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")
     return result
 
@@ -142,43 +224,54 @@ def _b(s: str | bytes | None) -> bytes | None:
     return s if isinstance(s, bytes) else os.fsencode(s)
 
 
+def _call(name: str, *args: object) -> int:
+    return int(_ffi().func(name)(*args))
+
+
 def unshare(flags: int) -> None:
-    _check(libc().unshare(ctypes.c_int(flags)), "unshare")
+    _check(_call("unshare", _ffi().c_int(flags)), "unshare")
 
 
 def setns(fd: int, nstype: int = 0) -> None:
-    _check(libc().setns(ctypes.c_int(fd), ctypes.c_int(nstype)), "setns")
+    ffi = _ffi()
+    _check(_call("setns", ffi.c_int(fd), ffi.c_int(nstype)), "setns")
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int = 0, data: str | None = None) -> None:
-    res = libc().mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data))
+    ffi = _ffi()
+    res = _call("mount", _b(source), _b(target), _b(fstype), ffi.c_ulong(flags), _b(data))
     if res == -1:
-        err = ctypes.get_errno()
+        err = ffi.get_errno()
         what = f"mount({source or fstype or ''}, {target})"
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def umount2(target: str, flags: int = 0) -> None:
-    _check(libc().umount2(_b(target), ctypes.c_int(flags)), f"umount2({target})")
+    _check(_call("umount2", _b(target), _ffi().c_int(flags)), f"umount2({target})")
 
 
 def pivot_root(new_root: str, put_old: str) -> None:
-    _check(libc().syscall(syscall_number("pivot_root"), _b(new_root), _b(put_old)), f"pivot_root({new_root})")
+    _check(_syscall("pivot_root", _b(new_root), _b(put_old)), f"pivot_root({new_root})")
+
+
+def _syscall(name: str, *args: object) -> int:
+    return _call("syscall", _ffi().c_long(syscall_number(name)), *args)
 
 
 def sethostname(name: str) -> None:
     raw = name.encode()
-    _check(libc().sethostname(raw, ctypes.c_size_t(len(raw))), "sethostname")
+    _check(_call("sethostname", raw, _ffi().c_ulong(len(raw))), "sethostname")
 
 
 def setdomainname(name: str) -> None:
     raw = name.encode()
-    _check(libc().setdomainname(raw, ctypes.c_size_t(len(raw))), "setdomainname")
+    _check(_call("setdomainname", raw, _ffi().c_ulong(len(raw))), "setdomainname")
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-    c = ctypes.c_ulong
-    return _check(libc().prctl(ctypes.c_int(option), c(arg2), c(arg3), c(arg4), c(arg5)), f"prctl({option})")
+    ffi = _ffi()
+    c = ffi.c_ulong
+    return _check(_call("prctl", ffi.c_int(option), c(arg2), c(arg3), c(arg4), c(arg5)), f"prctl({option})")
 
 
 def clone(flags: int) -> int:
@@ -192,56 +285,22 @@ def clone(flags: int) -> int:
     handlers is safe.
     """
     flags |= SIGCHLD
-    pid = _light_syscall()(_c_long(syscall_number("clone")), _c_ulong(flags), None, None, None, None)  # type: ignore[no-untyped-call]
+    ffi = _ffi()  # built here, the child inherits it ready
+    pid = _syscall("clone", ffi.c_ulong(flags), None, None, None, None)
     if pid == -1:
-        import _ctypes
-
-        err = _ctypes.get_errno()
+        err = ffi.get_errno()
         raise OSError(err, f"clone: {os.strerror(err)}")
-    return int(pid)
-
-
-_c_long: type = object
-_c_ulong: type = object
-_syscall_fn = None
-
-
-def _light_syscall():  # type: ignore[no-untyped-def]
-    """libc's syscall(2) through `_ctypes` only (no `ctypes` package), for the
-    runtime process's one system call that `os` lacks: clone."""
-    global _syscall_fn, _c_long, _c_ulong
-    if _syscall_fn is None:
-        from _ctypes import FUNCFLAG_CDECL, FUNCFLAG_USE_ERRNO, CFuncPtr, _SimpleCData, dlopen
-
-        class c_long(_SimpleCData):  # type: ignore[type-arg]
-            _type_ = "l"
-
-        class c_ulong(_SimpleCData):  # type: ignore[type-arg]
-            _type_ = "L"
-
-        class Func(CFuncPtr):
-            _flags_ = FUNCFLAG_CDECL | FUNCFLAG_USE_ERRNO
-            _restype_ = c_long
-
-        class Self:
-            _handle = dlopen(None, 0)  # type: ignore[arg-type]
-
-        _c_long, _c_ulong = c_long, c_ulong
-        _syscall_fn = Func(("syscall", Self))  # type: ignore[arg-type]
-    return _syscall_fn
+    return pid
 
 
 def keyctl_join_session_keyring(name: str | None) -> int:
-    return _check(
-        libc().syscall(syscall_number("keyctl"), KEYCTL_JOIN_SESSION_KEYRING, _b(name)),
-        "keyctl(KEYCTL_JOIN_SESSION_KEYRING)",
-    )
+    return _check(_syscall("keyctl", KEYCTL_JOIN_SESSION_KEYRING, _b(name)), "keyctl(KEYCTL_JOIN_SESSION_KEYRING)")
 
 
 def close_range_cloexec(first: int) -> None:
     """Mark every fd >= first close-on-exec (kernel 5.11+); falls back to a scan of /proc/self/fd."""
-    res = libc().syscall(syscall_number("close_range"), ctypes.c_uint(first), ctypes.c_uint(0xFFFFFFFF), ctypes.c_uint(CLOSE_RANGE_CLOEXEC))
-    if res == 0:
+    c = _ffi().c_uint
+    if _syscall("close_range", c(first), c(0xFFFFFFFF), c(CLOSE_RANGE_CLOEXEC)) == 0:
         return
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
@@ -253,25 +312,7 @@ def close_range_cloexec(first: int) -> None:
 
 
 def personality(persona: int) -> int:
-    return _check(libc().syscall(syscall_number("personality"), ctypes.c_ulong(persona)), "personality")
-
-
-_cap_types: tuple[Any, Any] | None = None
-
-
-def _cap_structs() -> tuple[Any, Any]:
-    """(header, data) structures of capget/capset, defined on first use."""
-    global _cap_types
-    if _cap_types is None:
-
-        class _CapHeader(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        class _CapData(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-        _cap_types = (_CapHeader, _CapData)
-    return _cap_types
+    return _check(_syscall("personality", _ffi().c_ulong(persona)), "personality")
 
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -279,24 +320,26 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 def capset(effective: int, permitted: int, inheritable: int) -> None:
     """Set this thread's capability sets from 64-bit masks."""
-    _CapHeader, _CapData = _cap_structs()
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
+    ffi = _ffi()
+    cap_header, cap_data = ffi.cap_structs()
+    header = cap_header(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (cap_data * 2)()
     data[0].effective = effective & 0xFFFFFFFF
     data[0].permitted = permitted & 0xFFFFFFFF
     data[0].inheritable = inheritable & 0xFFFFFFFF
     data[1].effective = effective >> 32
     data[1].permitted = permitted >> 32
     data[1].inheritable = inheritable >> 32
-    _check(libc().syscall(syscall_number("capset"), ctypes.byref(header), data), "capset")
+    _check(_syscall("capset", ffi.byref(header), data), "capset")
 
 
 def capget(pid: int = 0) -> tuple[int, int, int]:
     """Return (effective, permitted, inheritable) masks of a thread."""
-    _CapHeader, _CapData = _cap_structs()
-    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, pid)
-    data = (_CapData * 2)()
-    _check(libc().syscall(syscall_number("capget"), ctypes.byref(header), data), "capget")
+    ffi = _ffi()
+    cap_header, cap_data = ffi.cap_structs()
+    header = cap_header(_LINUX_CAPABILITY_VERSION_3, pid)
+    data = (cap_data * 2)()
+    _check(_syscall("capget", ffi.byref(header), data), "capget")
     eff = data[0].effective | (data[1].effective << 32)
     perm = data[0].permitted | (data[1].permitted << 32)
     inh = data[0].inheritable | (data[1].inheritable << 32)

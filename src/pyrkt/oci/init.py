@@ -131,7 +131,7 @@ def _init(ctx: InitContext) -> None:
     import resource  # noqa: F401  (used by set_rlimits)
     import _signal  # type: ignore[import-not-found,unused-ignore]  # noqa: F401  (used by restore_signals)
 
-    sc.libc()  # ctypes, for mount & co (the runtime process itself cloned us without it)
+    sc.preload()  # libc's functions for mount & co, looked up before pivot_root
 
     early = _before_go(ctx)
     if not early:
