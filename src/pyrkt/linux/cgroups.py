@@ -15,6 +15,12 @@ the rules and are unit-tested without root; :class:`CgroupManager` performs
 the writes and turns every failure into a :class:`CgroupError` that names the
 file and the value, because a limit that silently did not apply is worse than
 a container that does not start.
+
+What a create on a v1 host does not need lives in smaller modules, loaded on
+first use and re-exported here under the same names (`_MOVED`): cgroup_v2
+(v2 resource writes, conversions), cgroup_bpf (v2 device filter),
+cgroup_plan (the container's /sys/fs/cgroup mounts, features) and
+cgroup_stats. Every line a create loads costs it import time and RSS.
 """
 
 from __future__ import annotations
@@ -51,6 +57,43 @@ __all__ = [
     "attach_device_filter",
     "DEFAULT_DEVICE_RULES",
 ]
+
+# names that live in smaller modules, loaded on first use (a create on a v1 host needs none)
+_MOVED = {
+    "device_filter_program": "cgroup_bpf",
+    "attach_device_filter": "cgroup_bpf",
+    "shares_to_weight": "cgroup_v2",
+    "shares_to_weight_linear": "cgroup_v2",
+    "blkio_weight_to_io_weight": "cgroup_v2",
+    "memory_swap_to_v2": "cgroup_v2",
+    "v2_resource_writes": "cgroup_v2",
+    "features": "cgroup_plan",
+    "cgroup_mount_plan": "cgroup_plan",
+    "MountOp": "cgroup_plan",
+}
+
+
+if TYPE_CHECKING:  # pragma: no cover  # the type checker sees them here
+    from pyrkt.linux.cgroup_bpf import attach_device_filter as attach_device_filter
+    from pyrkt.linux.cgroup_bpf import device_filter_program as device_filter_program
+    from pyrkt.linux.cgroup_plan import MountOp as MountOp
+    from pyrkt.linux.cgroup_plan import cgroup_mount_plan as cgroup_mount_plan
+    from pyrkt.linux.cgroup_plan import features as features
+    from pyrkt.linux.cgroup_v2 import blkio_weight_to_io_weight as blkio_weight_to_io_weight
+    from pyrkt.linux.cgroup_v2 import memory_swap_to_v2 as memory_swap_to_v2
+    from pyrkt.linux.cgroup_v2 import shares_to_weight as shares_to_weight
+    from pyrkt.linux.cgroup_v2 import shares_to_weight_linear as shares_to_weight_linear
+    from pyrkt.linux.cgroup_v2 import v2_resource_writes as v2_resource_writes
+
+
+def __getattr__(name: str) -> object:
+    """A name of `_MOVED`, from the module it moved to, on first use."""
+    if name in _MOVED:
+        import importlib
+
+        return getattr(importlib.import_module(f"pyrkt.linux.{_MOVED[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 UNIFIED = "unified"  # internal name of the cgroup2 hierarchy (v2 and hybrid)
@@ -223,21 +266,6 @@ def detect_layout() -> Layout:
     return layout
 
 
-def features(layout: Layout | None = None) -> dict[str, bool]:
-    """The ``linux.cgroup`` object of the runtime-spec ``features`` document.
-
-    ``systemd`` is true because ``slice:prefix:name`` paths are supported
-    (written directly, without talking to systemd); ``systemdUser`` and
-    ``rdma`` are true only when usable here.
-    """
-    layout = layout or detect_layout()
-    names = {c for h in layout.hierarchies for c in h.controllers}
-    rdma = "rdma" in names or (
-        layout.mode == "v2" and "rdma" in (_read_opt(os.path.join(layout.hierarchies[0].mountpoint, "cgroup.controllers")) or "").split()
-    )
-    return {"v1": layout.mode == "v1", "v2": layout.mode == "v2", "systemd": True, "systemdUser": False, "rdma": rdma}
-
-
 # --------------------------------------------------------------------------
 # path resolution (pure)
 # --------------------------------------------------------------------------
@@ -326,67 +354,6 @@ def resolve_inner_path(cgroups_path: str | None, container_id: str, systemd: boo
 # --------------------------------------------------------------------------
 # resources → file writes (pure)
 # --------------------------------------------------------------------------
-
-
-def shares_to_weight(shares: int) -> int:
-    """cgroup v1 ``cpu.shares`` [2, 262144] → v2 ``cpu.weight`` [1, 10000].
-
-    The mapping of current runc (opencontainers/cgroups, runc PR 4785) and
-    crun: a quadratic in log2(shares) that maps the minimum, the *default*
-    (1024 → 100, v2's default weight) and the maximum onto each other.  The
-    older linear formula (``1 + (shares-2)*9999/262142``) turned the default
-    1024 shares into weight 39, starving containers next to any v2 cgroup
-    left at the default; :func:`shares_to_weight_linear` keeps it.
-    """
-    import math
-
-    if shares == 0:
-        return 0
-    if shares <= 2:
-        return 1
-    if shares >= 262144:
-        return 10000
-    lg = math.log2(shares)
-    exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
-    return int(math.ceil(math.pow(10, exponent)))
-
-
-def shares_to_weight_linear(shares: int) -> int:
-    """The OCI spec notes' and older runc's linear shares → weight mapping."""
-    if shares == 0:
-        return 0
-    shares = max(2, min(262144, shares))
-    return 1 + ((shares - 2) * 9999) // 262142
-
-
-def blkio_weight_to_io_weight(weight: int) -> int:
-    """v1 ``blkio.weight`` [10, 1000] → v2 ``io.weight`` [1, 10000] (runc's mapping)."""
-    if weight == 0:
-        return 0
-    return 1 + (weight - 10) * 9999 // 990
-
-
-def memory_swap_to_v2(swap: int, limit: int) -> int | None:
-    """OCI ``memory.swap`` (memory+swap, as in v1) → v2 ``memory.swap.max`` (swap alone).
-
-    Returns -1 for "max", ``None`` for "do not write", else the value — 0
-    when swap equals the memory limit, which disables swap.  Mirrors runc:
-    unlimited memory with unset swap means unlimited swap; a swap limit needs
-    a memory limit and must not be below it.
-    """
-    if limit == -1 and swap == 0:
-        return -1
-    if swap == 0:
-        return None
-    if swap == -1:
-        return -1
-    if limit in (0, -1):
-        raise CgroupError(f"memory.swap={swap} needs a memory.limit (cgroup v2 limits swap separately)")
-    if limit < 0:
-        raise CgroupError(f"invalid memory.limit {limit}")
-    if swap < limit:
-        raise CgroupError(f"memory.swap={swap} (memory+swap) is below memory.limit={limit}")
-    return swap - limit
 
 
 def _int(section: str, key: str, value: Any) -> int:
@@ -578,254 +545,6 @@ def v1_resource_writes(resources: dict[str, Any], current_memory_limit: int | No
     if resources.get("unified"):
         raise CgroupError("linux.resources.unified needs cgroup v2; this host's cgroups are v1")
     return w
-
-
-def v2_resource_writes(resources: dict[str, Any]) -> list[tuple[str, str]]:
-    """The v2 file writes ``(file name, value)`` for an OCI ``linux.resources`` dict.
-
-    Converts v1-style values (cpu shares → ``cpu.weight`` as current runc
-    does, quota/period →
-    ``cpu.max``, memory+swap → ``memory.swap.max``, blkio → ``io.*``) and
-    refuses what v2 has no file for (realtime, swappiness, OOM-killer
-    switch).  ``devices`` are validated but not returned: v2 has no file for
-    them, :meth:`CgroupManager.apply` attaches :func:`device_filter_program`.
-    ``unified`` entries are written last, as given.
-    """
-    w: list[tuple[str, str]] = []
-    mem = resources.get("memory") or {}
-    if mem:
-        limit = _int("memory", "limit", mem.get("limit", 0) or 0)
-        swap = _int("memory", "swap", mem.get("swap", 0) or 0)
-        sw2 = memory_swap_to_v2(swap, limit)
-        # swap.max first: memory.max then never transiently pairs with a
-        # swap setting from an older, looser configuration
-        if sw2 is not None:
-            w.append(("memory.swap.max", "max" if sw2 == -1 else str(sw2)))
-        if limit:
-            w.append(("memory.max", "max" if limit == -1 else str(limit)))
-        if mem.get("reservation"):
-            r = _int("memory", "reservation", mem["reservation"])
-            w.append(("memory.low", "max" if r == -1 else str(r)))
-        sw_ = mem.get("swappiness")
-        if sw_ is not None and sw_ != -1:
-            raise CgroupError("memory.swappiness is not supported on cgroup v2")
-        if mem.get("disableOOMKiller"):
-            raise CgroupError("memory.disableOOMKiller is not supported on cgroup v2")
-    cpu = resources.get("cpu") or {}
-    if cpu:
-        if cpu.get("realtimeRuntime") or cpu.get("realtimePeriod"):
-            raise CgroupError("cpu.realtimeRuntime/realtimePeriod are not supported on cgroup v2")
-        if cpu.get("shares"):
-            w.append(("cpu.weight", str(shares_to_weight(_int("cpu", "shares", cpu["shares"])))))
-        quota = _int("cpu", "quota", cpu.get("quota", 0) or 0)
-        period = _int("cpu", "period", cpu.get("period", 0) or 0)
-        if quota or period:
-            val = str(quota) if quota > 0 else "max"
-            if period:
-                val += f" {period}"
-            w.append(("cpu.max", val))
-        if cpu.get("burst") is not None:
-            w.append(("cpu.max.burst", str(_int("cpu", "burst", cpu["burst"]))))
-        if cpu.get("idle") is not None:
-            w.append(("cpu.idle", str(_int("cpu", "idle", cpu["idle"]))))
-        if cpu.get("cpus"):
-            w.append(("cpuset.cpus", str(cpu["cpus"])))
-        if cpu.get("mems"):
-            w.append(("cpuset.mems", str(cpu["mems"])))
-    pids = resources.get("pids")
-    if pids and pids.get("limit") is not None:
-        lim = _int("pids", "limit", pids["limit"])
-        w.append(("pids.max", "max" if lim <= 0 else str(lim)))
-    for d in resources.get("devices") or []:
-        _device_rule(d)  # validated here, applied as an eBPF program by the manager
-    bio = resources.get("blockIO") or {}
-    if bio:
-        if bio.get("leafWeight") or any(e.get("leafWeight") for e in bio.get("weightDevice") or []):
-            raise CgroupError("blockIO.leafWeight is not supported on cgroup v2")
-        if bio.get("weight"):
-            w.append(("io.weight", str(blkio_weight_to_io_weight(_int("blockIO", "weight", bio["weight"])))))
-        for e in bio.get("weightDevice") or []:
-            if e.get("weight"):
-                dev = f"{_int('blockIO', 'weightDevice.major', e.get('major'))}:{_int('blockIO', 'weightDevice.minor', e.get('minor'))}"
-                w.append(("io.weight", f"{dev} {blkio_weight_to_io_weight(_int('blockIO', 'weightDevice.weight', e['weight']))}"))
-        for key, k2 in (
-            ("throttleReadBpsDevice", "rbps"),
-            ("throttleWriteBpsDevice", "wbps"),
-            ("throttleReadIOPSDevice", "riops"),
-            ("throttleWriteIOPSDevice", "wiops"),
-        ):
-            for v in _throttle(bio.get(key), key):
-                dev, rate = v.split(" ")
-                w.append(("io.max", f"{dev} {k2}={rate}"))
-    for e in resources.get("hugepageLimits") or []:
-        w.append((f"hugetlb.{_page_size(e)}.max", str(_int("hugepageLimits", "limit", e.get("limit")))))
-    if (resources.get("network") or {}).get("classID") is not None or (resources.get("network") or {}).get("priorities"):
-        raise CgroupError("linux.resources.network (net_cls/net_prio) does not exist on cgroup v2")
-    if resources.get("rdma"):
-        for dev, lim in resources["rdma"].items():
-            parts = [f"{k}={lim[j]}" for j, k in (("hcaHandles", "hca_handle"), ("hcaObjects", "hca_object")) if lim.get(j) is not None]
-            w.append(("rdma.max", f"{dev} {' '.join(parts)}"))
-    for k, v in (resources.get("unified") or {}).items():
-        if not isinstance(k, str) or "/" in k or k.startswith(".") or not k:
-            raise CgroupError(f"linux.resources.unified: invalid file name {k!r}")
-        w.append((k, str(v)))
-    return w
-
-
-# --------------------------------------------------------------------------
-# cgroup v2 device rules: an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE)
-# --------------------------------------------------------------------------
-
-# struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }
-# access_type = (access << 16) | type
-_DEV_TYPE = {"b": 1, "c": 2}  # BPF_DEVCG_DEV_BLOCK / _CHAR
-_DEV_ACC = {"m": 1, "r": 2, "w": 4}  # BPF_DEVCG_ACC_MKNOD / _READ / _WRITE
-
-Insn = tuple[int, int, int, int, int]  # (code, dst, src, off, imm)
-
-
-def device_filter_program(devices: list[dict[str, Any]]) -> list[Insn]:
-    """The eBPF instructions enforcing an OCI device list on cgroup v2.
-
-    Same semantics as writing the list to v1's devices.allow/deny in order
-    on a new cgroup: the *last* rule that matches decides, nothing matching
-    means allowed.  An allow rule matches when it grants every requested
-    access bit, a deny rule when it covers any of them.  The program
-    returns 1 to allow, 0 to refuse (EPERM).
-    """
-    LDX_W, AND32_K, RSH32_K, MOV32_X, JNE_K, JEQ_K, MOV64_K, EXIT = 0x61, 0x54, 0x74, 0xBC, 0x55, 0x15, 0xB7, 0x95
-    head: list[Insn] = [
-        (LDX_W, 2, 1, 0, 0),  # r2 = ctx->access_type
-        (AND32_K, 2, 0, 0, 0xFFFF),  # r2 = type
-        (LDX_W, 3, 1, 0, 0),
-        (RSH32_K, 3, 0, 0, 16),  # r3 = access
-        (LDX_W, 4, 1, 4, 0),  # r4 = major
-        (LDX_W, 5, 1, 8, 0),  # r5 = minor
-    ]
-    blocks: list[list[Insn]] = []
-    for d in reversed(devices):
-        allow, _rule = _device_rule(d)
-        typ = d.get("type") or "a"
-        acc = 0
-        for ch in d.get("access") or "rwm":
-            acc |= _DEV_ACC[ch]
-        major, minor = d.get("major"), d.get("minor")
-        # conditions, each a jump to the end of this block when it fails;
-        # the offsets are filled in once the block's length is known
-        conds: list[list[Insn]] = []
-        if typ != "a":
-            conds.append([(JNE_K, 2, 0, -1, _DEV_TYPE[typ])])
-        if acc != 7 or not allow:
-            if allow:  # requested & ~acc must be 0
-                conds.append([(MOV32_X, 1, 3, 0, 0), (AND32_K, 1, 0, 0, ~acc & 7), (JNE_K, 1, 0, -1, 0)])
-            else:  # requested & acc must be non-zero
-                conds.append([(MOV32_X, 1, 3, 0, 0), (AND32_K, 1, 0, 0, acc), (JEQ_K, 1, 0, -1, 0)])
-        if typ != "a" and major is not None and major != -1:
-            conds.append([(JNE_K, 4, 0, -1, int(major))])
-        if typ != "a" and minor is not None and minor != -1:
-            conds.append([(JNE_K, 5, 0, -1, int(minor))])
-        flat = [i for c in conds for i in c] + [(MOV64_K, 0, 0, 0, 1 if allow else 0), (EXIT, 0, 0, 0, 0)]
-        block = [(c, dst, src, (len(flat) - k - 1) if off == -1 else off, imm) for k, (c, dst, src, off, imm) in enumerate(flat)]
-        blocks.append(block)
-        if not conds:
-            # matches everything: earlier rules can never decide, and the
-            # verifier refuses unreachable instructions
-            return head + [i for b in blocks for i in b]
-    tail: list[Insn] = [(MOV64_K, 0, 0, 0, 1), (EXIT, 0, 0, 0, 0)]
-    return head + [i for b in blocks for i in b] + tail
-
-
-def _assemble(insns: list[Insn]) -> bytes:
-    import struct
-
-    return b"".join(struct.pack("<BBhi", c, (src << 4) | dst, off, imm if imm < 2**31 else imm - 2**32) for c, dst, src, off, imm in insns)
-
-
-_BPF_PROG_LOAD, _BPF_PROG_ATTACH, _BPF_PROG_DETACH, _BPF_PROG_GET_FD_BY_ID, _BPF_PROG_QUERY = 5, 8, 9, 13, 16
-_BPF_PROG_TYPE_CGROUP_DEVICE, _BPF_CGROUP_DEVICE, _BPF_F_ALLOW_MULTI = 15, 6, 2
-_SYS_BPF = {"x86_64": 321, "aarch64": 280, "ppc64le": 361, "s390x": 351, "riscv64": 280, "loongarch64": 280}
-
-
-def _bpf(cmd: int, attr: Any, what: str) -> int:
-    import ctypes
-
-    nr = _SYS_BPF.get(os.uname().machine)
-    if nr is None:
-        raise CgroupError(f"bpf(): unknown syscall number on {os.uname().machine}")
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    rc = libc.syscall(ctypes.c_long(nr), ctypes.c_long(cmd), ctypes.byref(attr), ctypes.c_uint(ctypes.sizeof(attr)))
-    if rc < 0:
-        err = ctypes.get_errno()
-        raise CgroupError(f"{what}: {os.strerror(err)}")
-    return int(rc)
-
-
-def attach_device_filter(cgroup_dir: str, devices: list[dict[str, Any]]) -> None:
-    """Load the device program for ``devices`` and attach it to a v2 cgroup.
-
-    The new program is attached before the ones pyrkt attached earlier are
-    detached (``update``), so the cgroup is never left without a filter.
-    """
-    import ctypes
-
-    code = _assemble(device_filter_program(devices))
-    insns = ctypes.create_string_buffer(code, len(code))
-    license_ = ctypes.create_string_buffer(b"Apache")
-    log = ctypes.create_string_buffer(65536)
-    load = (ctypes.c_uint8 * 128)()
-    ctypes.memmove(ctypes.byref(load, 0), ctypes.byref(ctypes.c_uint32(_BPF_PROG_TYPE_CGROUP_DEVICE)), 4)
-    ctypes.memmove(ctypes.byref(load, 4), ctypes.byref(ctypes.c_uint32(len(code) // 8)), 4)
-    ctypes.memmove(ctypes.byref(load, 8), ctypes.byref(ctypes.c_uint64(ctypes.addressof(insns))), 8)
-    ctypes.memmove(ctypes.byref(load, 16), ctypes.byref(ctypes.c_uint64(ctypes.addressof(license_))), 8)
-    ctypes.memmove(ctypes.byref(load, 24), ctypes.byref(ctypes.c_uint32(1)), 4)  # log_level
-    ctypes.memmove(ctypes.byref(load, 28), ctypes.byref(ctypes.c_uint32(len(log))), 4)
-    ctypes.memmove(ctypes.byref(load, 32), ctypes.byref(ctypes.c_uint64(ctypes.addressof(log))), 8)
-    ctypes.memmove(ctypes.byref(load, 48), b"pyrkt_devices", 13)
-    ctypes.memmove(ctypes.byref(load, 68), ctypes.byref(ctypes.c_uint32(_BPF_CGROUP_DEVICE)), 4)
-    try:
-        prog_fd = _bpf(_BPF_PROG_LOAD, load, "bpf(BPF_PROG_LOAD) of the cgroup v2 device filter")
-    except CgroupError as e:
-        verifier = log.value.decode(errors="replace").strip().splitlines()[-3:]
-        raise CgroupError(f"{e} {' | '.join(verifier)}".strip()) from e
-    try:
-        cg_fd = os.open(cgroup_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError as e:
-        os.close(prog_fd)
-        raise CgroupError(f"cannot open {cgroup_dir}: {e.strerror}") from e
-    try:
-        old = _query_device_progs(cg_fd)
-        att = (ctypes.c_uint32 * 5)(cg_fd, prog_fd, _BPF_CGROUP_DEVICE, _BPF_F_ALLOW_MULTI, 0)
-        _bpf(_BPF_PROG_ATTACH, att, f"bpf(BPF_PROG_ATTACH) of the device filter to {cgroup_dir}")
-        for prog_id in old:
-            idattr = (ctypes.c_uint32 * 4)(prog_id, 0, 0, 0)
-            try:
-                old_fd = _bpf(_BPF_PROG_GET_FD_BY_ID, idattr, "bpf(BPF_PROG_GET_FD_BY_ID)")
-            except CgroupError:
-                continue  # gone meanwhile
-            try:
-                det = (ctypes.c_uint32 * 5)(cg_fd, old_fd, _BPF_CGROUP_DEVICE, 0, 0)
-                _bpf(_BPF_PROG_DETACH, det, f"bpf(BPF_PROG_DETACH) of an older device filter from {cgroup_dir}")
-            finally:
-                os.close(old_fd)
-    finally:
-        os.close(cg_fd)
-        os.close(prog_fd)
-
-
-def _query_device_progs(cg_fd: int) -> list[int]:
-    """Ids of the device programs attached directly to the cgroup."""
-    import ctypes
-
-    ids = (ctypes.c_uint32 * 64)()
-    q = (ctypes.c_uint8 * 40)()
-    ctypes.memmove(ctypes.byref(q, 0), ctypes.byref(ctypes.c_uint32(cg_fd)), 4)
-    ctypes.memmove(ctypes.byref(q, 4), ctypes.byref(ctypes.c_uint32(_BPF_CGROUP_DEVICE)), 4)
-    ctypes.memmove(ctypes.byref(q, 16), ctypes.byref(ctypes.c_uint64(ctypes.addressof(ids))), 8)
-    ctypes.memmove(ctypes.byref(q, 24), ctypes.byref(ctypes.c_uint32(64)), 4)
-    _bpf(_BPF_PROG_QUERY, q, "bpf(BPF_PROG_QUERY)")
-    count = int.from_bytes(bytes(q[24:28]), "little")
-    return [ids[i] for i in range(min(count, 64))]
 
 
 # --------------------------------------------------------------------------
@@ -1098,11 +817,15 @@ class CgroupManager:
         warnings = ignored_resource_warnings(resources, self.mode)
         if self.mode == "v2":
             d = self._dirs[UNIFIED]
+            from pyrkt.linux.cgroup_v2 import v2_resource_writes
+
             for fname, val in v2_resource_writes(resources):
                 if fname == "io.weight" and not os.path.exists(os.path.join(d, "io.weight")) and os.path.exists(os.path.join(d, "io.bfq.weight")):
                     fname = "io.bfq.weight"
                 _write(os.path.join(d, fname), val)
             if resources.get("devices"):
+                from pyrkt.linux.cgroup_bpf import attach_device_filter
+
                 attach_device_filter(d, resources["devices"])
             return warnings
         cur = None
@@ -1284,198 +1007,6 @@ class CgroupManager:
         (current/limit), ``hugetlb`` (per page size), ``blkio`` (empty lists
         where the kernel gives nothing).
         """
-        if self.mode == "v2":
-            return self._stats_v2()
-        return self._stats_v1()
+        from pyrkt.linux.cgroup_stats import stats_v1, stats_v2
 
-    def _stats_v1(self) -> dict[str, Any]:
-        def f(ctrl: str, name: str) -> str | None:
-            d = self._dirs.get(ctrl)
-            return None if d is None else _read_opt(os.path.join(d, name))
-
-        tck = os.sysconf("SC_CLK_TCK") or 100
-        acct = _kv(f("cpuacct", "cpuacct.stat"))
-        percpu = [int(x) for x in (f("cpuacct", "cpuacct.usage_percpu") or "").split()]
-        cpustat = _kv(f("cpu", "cpu.stat"))
-        cpu = {
-            "usage": {
-                "total": _uint(f("cpuacct", "cpuacct.usage")),
-                "percpu": percpu,
-                "kernel": acct.get("system", 0) * 1_000_000_000 // tck,
-                "user": acct.get("user", 0) * 1_000_000_000 // tck,
-            },
-            "throttling": {
-                "periods": cpustat.get("nr_periods", 0),
-                "throttledPeriods": cpustat.get("nr_throttled", 0),
-                "throttledTime": cpustat.get("throttled_time", 0),
-            },
-        }
-
-        def entry(prefix: str) -> dict[str, int]:
-            return {
-                "limit": _uint(f("memory", prefix + ".limit_in_bytes")),
-                "usage": _uint(f("memory", prefix + ".usage_in_bytes")),
-                "max": _uint(f("memory", prefix + ".max_usage_in_bytes")),
-                "failcnt": _uint(f("memory", prefix + ".failcnt")),
-            }
-
-        raw = _kv(f("memory", "memory.stat"))
-        memory = {
-            "cache": raw.get("total_cache", raw.get("cache", 0)),
-            "usage": entry("memory"),
-            "swap": entry("memory.memsw"),
-            "kernel": entry("memory.kmem"),
-            "kernelTCP": entry("memory.kmem.tcp"),
-            "raw": raw,
-        }
-        pmax = (f("pids", "pids.max") or "").strip()
-        pids = {"current": _uint(f("pids", "pids.current")), "limit": 0 if pmax in ("", "max") else int(pmax)}
-        hugetlb: dict[str, dict[str, int]] = {}
-        hd = self._dirs.get("hugetlb")
-        if hd and os.path.isdir(hd):
-            for name in os.listdir(hd):
-                if name.startswith("hugetlb.") and name.endswith(".usage_in_bytes") and ".rsvd." not in name:
-                    size = name[len("hugetlb."):-len(".usage_in_bytes")]
-                    hugetlb[size] = {
-                        "usage": _uint(f("hugetlb", name)),
-                        "max": _uint(f("hugetlb", f"hugetlb.{size}.max_usage_in_bytes")),
-                        "failcnt": _uint(f("hugetlb", f"hugetlb.{size}.failcnt")),
-                    }
-        blkio = {
-            "ioServiceBytesRecursive": self._blkio_entries(f("blkio", "blkio.throttle.io_service_bytes_recursive")),
-            "ioServicedRecursive": self._blkio_entries(f("blkio", "blkio.throttle.io_serviced_recursive")),
-        }
-        return {"cpu": cpu, "memory": memory, "pids": pids, "blkio": blkio, "hugetlb": hugetlb}
-
-    @staticmethod
-    def _blkio_entries(text: str | None) -> list[dict[str, Any]]:
-        out = []
-        for line in (text or "").splitlines():
-            parts = line.split()
-            if len(parts) == 3 and ":" in parts[0]:
-                ma, mi = parts[0].split(":", 1)
-                out.append({"major": int(ma), "minor": int(mi), "op": parts[1], "value": int(parts[2])})
-        return out
-
-    def _stats_v2(self) -> dict[str, Any]:
-        d = self._dirs[UNIFIED]
-
-        def f(name: str) -> str | None:
-            return _read_opt(os.path.join(d, name))
-
-        cs = _kv(f("cpu.stat"))
-        cpu = {
-            "usage": {
-                "total": cs.get("usage_usec", 0) * 1000,
-                "percpu": [],
-                "kernel": cs.get("system_usec", 0) * 1000,
-                "user": cs.get("user_usec", 0) * 1000,
-            },
-            "throttling": {
-                "periods": cs.get("nr_periods", 0),
-                "throttledPeriods": cs.get("nr_throttled", 0),
-                "throttledTime": cs.get("throttled_usec", 0) * 1000,
-            },
-        }
-        raw = _kv(f("memory.stat"))
-        ev = _kv(f("memory.events"))
-        usage = _uint(f("memory.current"))
-        swap_cur = _uint(f("memory.swap.current"))
-        memory = {
-            "cache": raw.get("file", 0),
-            "usage": {"limit": _uint(f("memory.max")), "usage": usage, "max": _uint(f("memory.peak")), "failcnt": ev.get("max", 0)},
-            # like runc: v2 "swap" reports memory+swap, as v1's memsw did
-            "swap": {"limit": _uint(f("memory.swap.max")), "usage": usage + swap_cur, "max": 0, "failcnt": 0},
-            "kernel": {"limit": 0, "usage": 0, "max": 0, "failcnt": 0},
-            "kernelTCP": {"limit": 0, "usage": 0, "max": 0, "failcnt": 0},
-            "raw": raw,
-        }
-        pmax = (f("pids.max") or "").strip()
-        pids = {"current": _uint(f("pids.current")), "limit": 0 if pmax in ("", "max") else int(pmax)}
-        hugetlb: dict[str, dict[str, int]] = {}
-        try:
-            names = os.listdir(d)
-        except OSError:
-            names = []
-        for name in names:
-            if name.startswith("hugetlb.") and name.endswith(".current") and ".rsvd." not in name:
-                size = name[len("hugetlb."):-len(".current")]
-                hugetlb[size] = {
-                    "usage": _uint(f(name)),
-                    "max": 0,
-                    "failcnt": _kv(f(f"hugetlb.{size}.events")).get("max", 0),
-                }
-        blkio: dict[str, list[dict[str, Any]]] = {"ioServiceBytesRecursive": [], "ioServicedRecursive": []}
-        for line in (f("io.stat") or "").splitlines():
-            parts = line.split()
-            if not parts or ":" not in parts[0]:
-                continue
-            ma, mi = (int(x) for x in parts[0].split(":", 1))
-            kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
-            for key, op in (("rbytes", "Read"), ("wbytes", "Write")):
-                if key in kv:
-                    blkio["ioServiceBytesRecursive"].append({"major": ma, "minor": mi, "op": op, "value": int(kv[key])})
-            for key, op in (("rios", "Read"), ("wios", "Write")):
-                if key in kv:
-                    blkio["ioServicedRecursive"].append({"major": ma, "minor": mi, "op": op, "value": int(kv[key])})
-        return {"cpu": cpu, "memory": memory, "pids": pids, "blkio": blkio, "hugetlb": hugetlb}
-
-
-# --------------------------------------------------------------------------
-# the /sys/fs/cgroup mount plan inside a container
-# --------------------------------------------------------------------------
-
-MountOp = tuple[str, ...]
-
-
-def cgroup_mount_plan(
-    manager: CgroupManager,
-    dest: str = CGROUP_ROOT,
-    cgroupns: bool = True,
-    layout: Layout | None = None,
-) -> list[MountOp]:
-    """What to mount at ``dest`` inside the container; data only, nothing is done.
-
-    Ops, performed in order by the runtime's mount code (``dest`` paths are
-    inside the container root):
-
-    - ``("tmpfs", dest)``
-    - ``("cgroup", dest, options)`` — ``mount -t cgroup -o options cgroup dest``
-      (options are the controllers, e.g. ``cpu,cpuacct`` or ``name=systemd``)
-    - ``("cgroup2", dest)`` — ``mount -t cgroup2 cgroup2 dest``
-    - ``("bind", host_dir, dest)`` — bind the container's own cgroup dir;
-      used instead of a cgroup mount when there is no cgroup namespace, so
-      the container sees only its own cgroup, as runc does
-    - ``("symlink", target, dest)`` — e.g. ``cpu -> cpu,cpuacct`` for
-      co-mounted controllers
-
-    v2: a single cgroup2 (or bind) op.  v1: a tmpfs, one op per hierarchy
-    named after the host's mount directory, plus symlinks.
-    """
-    dest = dest.rstrip("/") or "/"
-    dirs = manager._dirs
-    if manager.mode == "v2":
-        return [("cgroup2", dest)] if cgroupns else [("bind", dirs[UNIFIED], dest)]
-    layout = layout or detect_layout()
-    ops: list[MountOp] = [("tmpfs", dest)]
-    links: list[MountOp] = []
-    for h in layout.hierarchies:
-        host = dirs.get(h.controllers[0])
-        if host is None:
-            continue
-        sub = os.path.basename(h.mountpoint.rstrip("/")) or ",".join(h.controllers)
-        target = f"{dest}/{sub}"
-        if h.is_v2:
-            ops.append(("cgroup2", target) if cgroupns else ("bind", host, target))
-            continue
-        if cgroupns:
-            ops.append(("cgroup", target, ",".join(h.controllers)))
-        else:
-            ops.append(("bind", host, target))
-        if len(h.controllers) > 1:
-            for c in h.controllers:
-                name = c[len("name="):] if c.startswith("name=") else c
-                if name != sub:
-                    links.append(("symlink", sub, f"{dest}/{name}"))
-    return ops + links
-
+        return stats_v2(self) if self.mode == "v2" else stats_v1(self)
