@@ -1,4 +1,5 @@
-"""The runtime's operations: create, start, state, kill, delete, run, list.
+"""The runtime's operations: create, start, run (and state, kill, delete, list
+from `control`, re-exported here).
 
 This is the library `pyrkt-runtime` is a command line for, and that `rkt`
 calls in process. Each operation takes the state root and a container id,
@@ -11,12 +12,11 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds its enums at import (~3 ms)
 import _socket  # likewise: `socket` builds four enums and imports selectors (~5 ms)
 import os
-import time
 
 from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure, describe
-from pyrkt.oci.quick import proc_start_time
-from pyrkt.oci.state import ContainerState, StateDir, StateError, rfc3339_now, state_json, status_of
+from pyrkt.oci.procstat import proc_start_time
+from pyrkt.oci.state import ContainerState, StateDir, StateError, rfc3339_now, status_of
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,6 +25,25 @@ if TYPE_CHECKING:
     from pyrkt.linux.cgroups import CgroupManager
 
 DEFAULT_ROOT = "/run/pyrkt-runtime"
+
+# state, kill, delete and list live in `control`: create and run do not load them
+_MOVED = ("state", "parse_signal", "kill", "delete", "list_containers", "_container_pids", "_wait_gone")
+if TYPE_CHECKING:  # the type checker sees them here
+    from pyrkt.oci.control import _container_pids as _container_pids
+    from pyrkt.oci.control import delete as delete
+    from pyrkt.oci.control import kill as kill
+    from pyrkt.oci.control import list_containers as list_containers
+    from pyrkt.oci.control import parse_signal as parse_signal
+    from pyrkt.oci.control import state as state
+
+
+def __getattr__(name: str) -> object:
+    """A name of `_MOVED`, from `control`, on first use."""
+    if name in _MOVED:
+        from pyrkt.oci import control
+
+        return getattr(control, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CreateOptions:
@@ -281,10 +300,17 @@ def default_cgroups_path(root: str, container_id: str) -> str:
     """
     if os.path.abspath(root) == DEFAULT_ROOT:
         return f"/pyrkt/{container_id}"
-    import zlib
+    return f"/pyrkt/{_crc32(os.path.abspath(root).encode()):08x}-{container_id}"
 
-    tag = zlib.crc32(os.path.abspath(root).encode()) & 0xFFFFFFFF
-    return f"/pyrkt/{tag:08x}-{container_id}"
+
+def _crc32(data: bytes) -> int:
+    """zlib.crc32, bit by bit: for a path, cheaper than loading zlib (~0.1 MB of RSS in create)."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
 
 
 def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "CgroupManager":
@@ -382,183 +408,6 @@ def start(root: str, container_id: str) -> ContainerState:
         sd.close()
 
 
-def state(root: str, container_id: str) -> dict[str, object]:
-    sd, st, status = _open(root, container_id, shared=True)
-    try:
-        return state_json(sd, st, status)
-    finally:
-        sd.close()
-
-
-def parse_signal(text: str) -> int:
-    """A signal by number or name, with or without SIG."""
-    if text.isdigit():
-        number = int(text)
-        if 0 < number < 65:
-            return number
-        raise RuntimeFailure(f"invalid signal {text!r}")
-    name = text.upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    if name.startswith("SIGRTMIN+") or name.startswith("SIGRTMAX-"):
-        base = _signal.SIGRTMIN if "MIN" in name else _signal.SIGRTMAX
-        offset = int(name[9:]) if name[9:].isdigit() else -1
-        if offset < 0:
-            raise RuntimeFailure(f"invalid signal {text!r}")
-        return int(base + offset if "MIN" in name else base - offset)
-    import signal
-
-    try:
-        return int(signal.Signals[name])
-    except KeyError:
-        raise RuntimeFailure(f"unknown signal {text!r}") from None
-
-
-def _container_pids(state: ContainerState) -> list[int]:
-    """Every process of the container: from its cgroup, or the pid namespace of its init."""
-    if state.cgroup_paths:
-        from pyrkt.oci.cgroup import procs_of
-
-        pids = procs_of(state.cgroup_paths)
-        if pids:
-            return pids
-    try:
-        init_ns = os.readlink(f"/proc/{state.pid}/ns/pid")
-    except OSError:
-        return []
-    if init_ns == os.readlink("/proc/self/ns/pid"):
-        return [state.pid]
-    pids = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.readlink(f"/proc/{name}/ns/pid") == init_ns:
-                    pids.append(int(name))
-            except OSError:
-                continue
-    return pids
-
-
-def kill(root: str, container_id: str, sig: int = _signal.SIGTERM, all_processes: bool = False) -> None:
-    sd, state, status = _open(root, container_id, shared=True)
-    try:
-        _check("kill", status, container_id, forced=all_processes)
-        assert state is not None
-        if status == lifecycle.STOPPED:
-            return
-        targets = _container_pids(state) if all_processes else [state.pid]
-        for pid in targets:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-            except PermissionError as exc:
-                raise RuntimeFailure(f"kill {pid}: {exc.strerror}") from None
-    finally:
-        sd.close()
-
-
-def _wait_gone(state: ContainerState, timeout: float = 10.0) -> None:
-    from pyrkt.oci.state import init_alive
-
-    deadline = time.monotonic() + timeout
-    # a pidfd becomes readable when the process exits: wait for that instead of
-    # polling /proc with back-off sleeps (which overshoot by up to the last delay)
-    try:
-        pidfd = os.pidfd_open(state.pid)
-    except OSError:
-        pidfd = -1
-    if pidfd >= 0:
-        try:
-            if init_alive(state):  # checked after opening: the pidfd is the init's, not a reused pid's
-                import select
-
-                select.select([pidfd], [], [], timeout)
-        finally:
-            os.close(pidfd)
-    delay = 0.0005
-    while init_alive(state):
-        try:
-            if os.waitpid(state.pid, os.WNOHANG)[0] == state.pid:
-                return
-        except ChildProcessError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeFailure(f"container {state.id}: init {state.pid} did not exit after SIGKILL")
-        time.sleep(delay)
-        delay = min(delay * 2, 0.05)
-
-
-def delete(root: str, container_id: str, force: bool = False) -> None:
-    try:
-        sd = StateDir(root, container_id)
-        sd.open(lock=True)
-    except StateError as exc:
-        raise RuntimeFailure(str(exc)) from None
-    try:
-        try:
-            state = sd.read()
-        except StateError:
-            # torn by a crash of the machine (state.json is not fsynced): the
-            # processes it described died with it
-            state = None
-        if state is None:
-            # we hold the lock, so no create is running: this is a create that died
-            sd.remove()
-            return
-        status = status_of(sd, state)
-        _check("delete", status, container_id, forced=force)
-        if status != lifecycle.STOPPED:
-            for pid in _container_pids(state) or [state.pid]:
-                try:
-                    os.kill(pid, _signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            if status == lifecycle.PAUSED and state.cgroup_paths:
-                from pyrkt.oci.cgroup import thaw
-
-                thaw(state.cgroup_paths)
-            _wait_gone(state)
-        if state.cgroup_paths:
-            from pyrkt.oci.cgroup import destroy
-
-            destroy(state.cgroup_paths)
-        sd.remove()
-        hooks = state.config.get("hooks")
-        if hooks and hooks.get("poststop"):  # type: ignore[attr-defined]
-            from pyrkt.oci import hooks as oci_hooks
-
-            doc = oci_hooks.state_doc(state.config, state.id, "stopped", 0, state.bundle)
-            oci_hooks.run("poststop", hooks, doc, warn_only=True)  # type: ignore[arg-type]
-    finally:
-        sd.close()
-
-
-def list_containers(root: str) -> list[dict[str, object]]:
-    try:
-        names = sorted(os.listdir(root))
-    except FileNotFoundError:
-        return []
-    out = []
-    for name in names:
-        try:
-            sd = StateDir(root, name)
-            sd.open(lock=False)
-        except (StateError, RuntimeFailure):
-            continue
-        try:
-            st = sd.read()
-            status = status_of(sd, st)
-            doc = state_json(sd, st, status)
-            doc["owner_uid"] = st.owner_uid if st else 0
-            out.append(doc)
-        except StateError:
-            continue
-        finally:
-            sd.close()
-    return out
-
-
 # -- run: create + start, and in the foreground wait ------------------------
 
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGCONT")
@@ -591,6 +440,8 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
     try:
         start(root, container_id)
     except RuntimeFailure:
+        from pyrkt.oci.control import delete
+
         try:
             delete(root, container_id, force=True)
         except RuntimeFailure:
@@ -617,6 +468,8 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
     if code < 0:
         code = 128 - code
     if not keep:
+        from pyrkt.oci.control import delete
+
         try:
             delete(root, container_id, force=True)
         except RuntimeFailure:

@@ -16,11 +16,13 @@ False, and the caller runs the full implementation in `operations`, which
 gives every other behaviour and every error message. What was done before
 returning False is idempotent for it (a cgroup already removed is fine).
 
-The few helpers both paths need (`proc_start_time`, `init_alive`) live here
-so that `state` shares them instead of keeping a copy.
+The helpers both paths need (`proc_start_time`, `init_alive`) are shared
+with `state` through `procstat`.
 """
 
 import posix
+
+from pyrkt.oci.procstat import init_alive
 
 STATE_FILE = "state.json"
 EXEC_SOCKET = "exec.sock"
@@ -30,29 +32,6 @@ _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234
 class QuickFailure(Exception):
     """The operation was committed (the container was told to start) and then failed:
     the message is final, the full implementation must not run again."""
-
-
-def proc_start_time(pid: int) -> "tuple[str, int] | None":
-    """(state letter, start time in clock ticks) of a process, or None if gone."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    # the command name may contain spaces and parentheses: split after the last ')'
-    rest = data[data.rindex(b")") + 2:].split()
-    return rest[0].decode(), int(rest[19])
-
-
-def init_alive(pid: int, starttime: int) -> bool:
-    """Whether the container's init still runs: not gone, not a zombie, not a reused pid."""
-    info = proc_start_time(pid) if pid > 0 else None
-    if info is None:
-        return False
-    letter, start = info
-    if letter in ("Z", "X", "x"):
-        return False
-    return starttime == 0 or start == starttime
 
 
 def _plain_id(container_id: str) -> bool:
