@@ -501,6 +501,25 @@ def test_delete_of_a_torn_state_file(rt: Any, bundle: Bundle) -> None:
     assert not Path(rt.root, "torn").exists()
 
 
+@pytest.mark.parametrize("record", ["kept", "removed", "torn"])
+def test_start_and_delete_with_or_without_the_quick_record(rt: Any, bundle: Bundle, record: str) -> None:
+    # start/delete read the `quick` file when they can, state.json otherwise
+    # (a container created by an older version, or a torn file): same results
+    rt("create", "--bundle", bundle(["sh", "-c", "echo started"]), "qr", check=True)
+    quick = Path(rt.root, "qr", "quick")
+    assert quick.read_text().split("\n")[0].split()[0] == str(rt.state("qr")["pid"])
+    if record == "removed":
+        quick.unlink()
+    elif record == "torn":
+        quick.write_text(quick.read_text()[:5])
+    rt("start", "qr", check=True)
+    assert wait_status(rt, "qr", "stopped")["status"] == "stopped"
+    assert_one_line_error(rt("start", "qr"), "cannot start a container that has stopped")
+    rt("delete", "qr", check=True)
+    assert not Path(rt.root, "qr").exists()
+    assert_one_line_error(rt("delete", "qr"), "container does not exist: qr")
+
+
 def test_kill_all_reaches_every_process(rt: Any, bundle: Bundle) -> None:
     rt("run", "-d", "--bundle", bundle(["sh", "-c", "trap '' TERM; sleep 60 & sleep 60 & wait"]), "many", check=True)
     time.sleep(0.3)
