@@ -13,6 +13,10 @@ import os
 from pyrkt.linux import syscalls as sc
 from pyrkt.oci import fastjson as json
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any  # parsed JSON: its values are checked by _type as they are read
+
 SUPPORTED_MAJOR = 1
 
 NAMESPACE_FLAGS: dict[str, int] = {
@@ -55,7 +59,7 @@ class ConfigError(ValueError):
     """config.json is missing, malformed, or asks for something unsupported."""
 
 
-def _type(value: object, kind: type | tuple[type, ...], field: str) -> object:
+def _type(value: Any, kind: type | tuple[type, ...], field: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise ConfigError(f"config.json: {field} must be of type {_json_name(names)}")
@@ -66,13 +70,13 @@ def _json_name(py: str) -> str:
     return {"str": "string", "int": "integer", "dict": "object", "list": "array", "bool": "boolean"}.get(py, py)
 
 
-def _str_list(value: object, field: str) -> list[str]:
+def _str_list(value: Any, field: str) -> list[str]:
     if value is None:
         return []
     _type(value, list, field)
-    for i, item in enumerate(value):  # type: ignore[arg-type]
+    for i, item in enumerate(value):
         _type(item, str, f"{field}[{i}]")
-    return list(value)  # type: ignore[arg-type]
+    return list(value)
 
 
 class Namespace:
@@ -149,29 +153,29 @@ class Process:
         "no_new_privileges", "apparmor_profile", "oom_score_adj", "selinux_label", "raw",
     )
 
-    def __init__(self, raw: dict[str, object]) -> None:
+    def __init__(self, raw: dict[str, Any]) -> None:
         self.raw = raw
         self.terminal = bool(_type(raw.get("terminal", False), bool, "process.terminal"))
         cs = raw.get("consoleSize")
         self.console_size: tuple[int, int] | None = None
         if cs is not None:
             _type(cs, dict, "process.consoleSize")
-            self.console_size = (int(cs.get("height", 0)), int(cs.get("width", 0)))  # type: ignore[union-attr]
+            self.console_size = (int(cs.get("height", 0)), int(cs.get("width", 0)))
         user = raw.get("user") or {}
         _type(user, dict, "process.user")
-        uid = _type(user.get("uid", 0), int, "process.user.uid")  # type: ignore[union-attr]
-        gid = _type(user.get("gid", 0), int, "process.user.gid")  # type: ignore[union-attr]
-        umask = user.get("umask")  # type: ignore[union-attr]
+        uid = _type(user.get("uid", 0), int, "process.user.uid")
+        gid = _type(user.get("gid", 0), int, "process.user.gid")
+        umask = user.get("umask")
         if umask is not None:
             _type(umask, int, "process.user.umask")
-        gids = user.get("additionalGids") or []  # type: ignore[union-attr]
+        gids = user.get("additionalGids") or []
         _type(gids, list, "process.user.additionalGids")
         for i, g in enumerate(gids):
             _type(g, int, f"process.user.additionalGids[{i}]")
-        if "username" in user and user.get("username"):  # type: ignore[operator,union-attr]
+        if "username" in user and user.get("username"):
             # Windows-only field; accepted and ignored on Linux as the spec says
             pass
-        self.user = User(uid, gid, umask, list(gids))  # type: ignore[arg-type]
+        self.user = User(uid, gid, umask, list(gids))
         self.args = _str_list(raw.get("args"), "process.args")
         if not self.args:
             raise ConfigError("config.json: process.args must not be empty")
@@ -184,12 +188,12 @@ class Process:
         caps = raw.get("capabilities")
         if caps is not None:
             _type(caps, dict, "process.capabilities")
-            for key, names in caps.items():  # type: ignore[union-attr]
+            for key, names in caps.items():
                 _str_list(names, f"process.capabilities.{key}")
-        self.capabilities: dict[str, list[str]] | None = caps  # type: ignore[assignment]
+        self.capabilities: dict[str, list[str]] | None = caps
         self.rlimits: list[Rlimit] = []
         seen: set[str] = set()
-        for i, rl in enumerate(raw.get("rlimits") or []):  # type: ignore[union-attr]
+        for i, rl in enumerate(raw.get("rlimits") or []):
             _type(rl, dict, f"process.rlimits[{i}]")
             name = rl.get("type")
             resource = RLIMITS.get(name) if isinstance(name, str) else None
@@ -200,14 +204,14 @@ class Process:
             seen.add(name)
             soft = _type(rl.get("soft", 0), int, f"process.rlimits[{i}].soft")
             hard = _type(rl.get("hard", 0), int, f"process.rlimits[{i}].hard")
-            self.rlimits.append(Rlimit(name, resource, soft, hard))  # type: ignore[arg-type]
+            self.rlimits.append(Rlimit(name, resource, soft, hard))
         self.no_new_privileges = bool(raw.get("noNewPrivileges", False))
         self.apparmor_profile = raw.get("apparmorProfile") or None
         self.selinux_label = raw.get("selinuxLabel") or None
         oom = raw.get("oomScoreAdj")
         if oom is not None:
             _type(oom, int, "process.oomScoreAdj")
-        self.oom_score_adj: int | None = oom  # type: ignore[assignment]
+        self.oom_score_adj: int | None = oom
 
     def env_value(self, name: str) -> str | None:
         prefix = name + "="
@@ -217,9 +221,9 @@ class Process:
         return None
 
 
-def _mappings(value: object, field: str) -> list[IDMapping]:
+def _mappings(value: Any, field: str) -> list[IDMapping]:
     out = []
-    for i, m in enumerate(value or []):  # type: ignore[attr-defined]
+    for i, m in enumerate(value or []):
         _type(m, dict, f"{field}[{i}]")
         try:
             out.append(IDMapping(int(m["containerID"]), int(m["hostID"]), int(m["size"])))
@@ -238,7 +242,7 @@ class Config:
         "resources", "seccomp", "hooks", "personality", "mount_label", "intel_rdt", "time_offsets",
     )
 
-    def __init__(self, raw: dict[str, object], bundle: str) -> None:
+    def __init__(self, raw: dict[str, Any], bundle: str) -> None:
         self.raw = raw
         version = raw.get("ociVersion")
         if not isinstance(version, str) or not version:
@@ -262,9 +266,9 @@ class Config:
         if proc is None:
             raise ConfigError("config.json: process is missing (nothing to run)")
         _type(proc, dict, "process")
-        self.process = Process(proc)  # type: ignore[arg-type]
+        self.process = Process(proc)
         self.mounts: list[Mount] = []
-        for i, m in enumerate(raw.get("mounts") or []):  # type: ignore[union-attr]
+        for i, m in enumerate(raw.get("mounts") or []):
             _type(m, dict, f"mounts[{i}]")
             dest = m.get("destination")
             if not isinstance(dest, str) or not dest.startswith("/"):
@@ -279,16 +283,16 @@ class Config:
             self.mounts.append(mount)
         annotations = raw.get("annotations") or {}
         _type(annotations, dict, "annotations")
-        self.annotations: dict[str, str] = annotations  # type: ignore[assignment]
+        self.annotations: dict[str, str] = annotations
         hooks = raw.get("hooks") or {}
         _type(hooks, dict, "hooks")
-        self.hooks: dict[str, list[dict[str, object]]] = hooks  # type: ignore[assignment]
+        self.hooks: dict[str, list[dict[str, object]]] = hooks
 
         linux = raw.get("linux") or {}
         _type(linux, dict, "linux")
         self.namespaces: list[Namespace] = []
         seen: set[str] = set()
-        for i, ns in enumerate(linux.get("namespaces") or []):  # type: ignore[union-attr]
+        for i, ns in enumerate(linux.get("namespaces") or []):
             _type(ns, dict, f"linux.namespaces[{i}]")
             nstype = ns.get("type")
             flag = NAMESPACE_FLAGS.get(nstype) if isinstance(nstype, str) else None
@@ -296,15 +300,15 @@ class Config:
                 raise ConfigError(f"config.json: linux.namespaces[{i}].type {nstype!r} is not a namespace type")
             if nstype in seen:
                 raise ConfigError(f"config.json: linux.namespaces: {nstype} given twice")
-            seen.add(nstype)  # type: ignore[arg-type]
+            seen.add(nstype)
             nspath = ns.get("path") or None
             if nspath is not None:
                 _type(nspath, str, f"linux.namespaces[{i}].path")
                 if not os.path.exists(nspath):
                     raise ConfigError(f"config.json: linux.namespaces[{i}].path {nspath}: no such file")
-            self.namespaces.append(Namespace(nstype, flag, nspath))  # type: ignore[arg-type]
-        self.uid_mappings = _mappings(linux.get("uidMappings"), "linux.uidMappings")  # type: ignore[union-attr]
-        self.gid_mappings = _mappings(linux.get("gidMappings"), "linux.gidMappings")  # type: ignore[union-attr]
+            self.namespaces.append(Namespace(nstype, flag, nspath))
+        self.uid_mappings = _mappings(linux.get("uidMappings"), "linux.uidMappings")
+        self.gid_mappings = _mappings(linux.get("gidMappings"), "linux.gidMappings")
         if "user" in seen and not self.ns_path("user") and not self.uid_mappings:
             raise ConfigError("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings")
         if self.uid_mappings and "user" not in seen:
@@ -317,7 +321,7 @@ class Config:
         if self.domainname and "uts" not in seen:
             raise ConfigError("config.json: domainname needs a uts namespace of its own")
         self.devices: list[Device] = []
-        for i, d in enumerate(linux.get("devices") or []):  # type: ignore[union-attr]
+        for i, d in enumerate(linux.get("devices") or []):
             _type(d, dict, f"linux.devices[{i}]")
             dpath, dtype = d.get("path"), d.get("type")
             if not isinstance(dpath, str) or not dpath.startswith("/"):
@@ -329,19 +333,19 @@ class Config:
                 _type(major, int, f"linux.devices[{i}].major")
                 _type(minor, int, f"linux.devices[{i}].minor")
             self.devices.append(Device(dpath, dtype, major, minor, d.get("fileMode"), d.get("uid"), d.get("gid")))
-        self.masked_paths = _str_list(linux.get("maskedPaths"), "linux.maskedPaths")  # type: ignore[union-attr]
-        self.readonly_paths = _str_list(linux.get("readonlyPaths"), "linux.readonlyPaths")  # type: ignore[union-attr]
-        sysctl = linux.get("sysctl") or {}  # type: ignore[union-attr]
+        self.masked_paths = _str_list(linux.get("maskedPaths"), "linux.maskedPaths")
+        self.readonly_paths = _str_list(linux.get("readonlyPaths"), "linux.readonlyPaths")
+        sysctl = linux.get("sysctl") or {}
         _type(sysctl, dict, "linux.sysctl")
-        self.sysctl: dict[str, str] = sysctl  # type: ignore[assignment]
-        self.rootfs_propagation = linux.get("rootfsPropagation") or None  # type: ignore[union-attr]
-        self.cgroups_path = linux.get("cgroupsPath") or None  # type: ignore[union-attr]
-        self.resources = linux.get("resources") or None  # type: ignore[union-attr]
-        self.seccomp = linux.get("seccomp") or None  # type: ignore[union-attr]
-        self.personality = linux.get("personality") or None  # type: ignore[union-attr]
-        self.mount_label = linux.get("mountLabel") or None  # type: ignore[union-attr]
-        self.intel_rdt = linux.get("intelRdt") or None  # type: ignore[union-attr]
-        self.time_offsets = linux.get("timeOffsets") or None  # type: ignore[union-attr]
+        self.sysctl: dict[str, str] = sysctl
+        self.rootfs_propagation = linux.get("rootfsPropagation") or None
+        self.cgroups_path = linux.get("cgroupsPath") or None
+        self.resources = linux.get("resources") or None
+        self.seccomp = linux.get("seccomp") or None
+        self.personality = linux.get("personality") or None
+        self.mount_label = linux.get("mountLabel") or None
+        self.intel_rdt = linux.get("intelRdt") or None
+        self.time_offsets = linux.get("timeOffsets") or None
 
     def ns(self, nstype: str) -> Namespace | None:
         for ns in self.namespaces:

@@ -23,6 +23,10 @@ from __future__ import annotations
 import os
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
 KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 
 
@@ -133,7 +137,7 @@ def run_one(kind: str, hook: dict[str, object], state: bytes) -> None:
         raise HookError(f"{kind} hook {path} {how}{detail}")
 
 
-def run(kind: str, hooks: dict[str, object] | None, state: bytes, warn_only: bool = False) -> None:
+def run(kind: str, hooks: Mapping[str, object] | None, state: bytes, warn_only: bool = False) -> None:
     """Run every hook of `kind` in order; the first failure raises (or, with warn_only, is printed and skipped)."""
     for hook in (hooks or {}).get(kind) or []:  # type: ignore[attr-defined]
         try:
@@ -146,7 +150,7 @@ def run(kind: str, hooks: dict[str, object] | None, state: bytes, warn_only: boo
 
 # -- the create handshake between the parent and the init ---------------------
 
-def parent_side(cfg_raw: dict[str, object], hooks: dict[str, object], container_id: str, bundle: str, pid: int, sock: object) -> dict[str, object]:
+def parent_side(cfg_raw: dict[str, object], hooks: Mapping[str, object], container_id: str, bundle: str, pid: int, sock: object) -> dict[str, object]:
     """In create: the init asked for prestart/createRuntime; run them, let it go on, return its next message."""
     from pyrkt.oci import sync
     from pyrkt.oci.errors import RuntimeFailure
@@ -164,7 +168,7 @@ def parent_side(cfg_raw: dict[str, object], hooks: dict[str, object], container_
         raise RuntimeFailure("container init exited before it was ready") from None
 
 
-def init_side(sock: object, cfg_raw: dict[str, object], hooks: dict[str, object], container_id: str, bundle: str) -> bytes:
+def init_side(sock: object, cfg_raw: dict[str, object], hooks: Mapping[str, object], container_id: str, bundle: str) -> bytes:
     """In the init, before pivot_root: have the parent run its hooks, then run createContainer here.
 
     Returns the state JSON for startContainer. /proc is still the host's

@@ -152,7 +152,7 @@ def _init(ctx: InitContext) -> None:
         try:
             sc.setns(fd, flag)
         except OSError as exc:
-            raise OSError(exc.errno, f"joining {nstype} namespace {cfg.ns_path(nstype)}: {os.strerror(exc.errno)}") from None
+            raise OSError(exc.errno, f"joining {nstype} namespace {cfg.ns_path(nstype)}: {os.strerror(exc.errno or 0)}") from None
         os.close(fd)
         if flag == sc.CLONE_NEWUSER:
             os.setresgid(0, 0, 0)
@@ -186,8 +186,9 @@ def _init(ctx: InitContext) -> None:
         from pyrkt.oci import hooks as oci_hooks
 
         start_state = oci_hooks.init_side(ctx.sync_sock, cfg.raw, cfg.hooks, ctx.container_id, ctx.bundle)
-    security = None
-    if proc_needs_security(cfg):
+    needs_security = proc_needs_security(cfg)
+    persona: int | None = None
+    if needs_security:
         from pyrkt.oci import security
 
         persona = security.personality_value(cfg.personality)
@@ -228,7 +229,9 @@ def _init(ctx: InitContext) -> None:
         # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
         seccomp_filter.load()
         seccomp_filter = None
-    if security is not None:
+    if needs_security:
+        from pyrkt.oci import security  # loaded above, before pivot_root
+
         security.apply_personality(persona)
         security.apply_process(proc.apparmor_profile, proc.selinux_label)
     pr.switch_user(proc, caps, last, in_userns)
@@ -256,7 +259,7 @@ def _init(ctx: InitContext) -> None:
     conn.recv(1)
     if cfg.hooks.get("startContainer"):
         try:
-            oci_hooks.run("startContainer", cfg.hooks, start_state)  # type: ignore[arg-type]
+            oci_hooks.run("startContainer", cfg.hooks, start_state)
         except oci_hooks.HookError as exc:
             conn.send(str(exc).encode())
             os._exit(1)

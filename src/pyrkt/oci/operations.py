@@ -155,9 +155,10 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
         listener.listen(1)
         parent_sock, child_sock = sync.pair()
         if console_sock is None and opts.console_socket is not None:
-            console_sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)  # type: ignore[assignment]
+            new_sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            console_sock = new_sock  # type: ignore[assignment]  # socket.socket's base class
             try:
-                console_sock.connect(opts.console_socket)
+                new_sock.connect(opts.console_socket)
             except OSError as exc:
                 raise RuntimeFailure(f"connecting to console socket {opts.console_socket}: {exc.strerror}") from None
 
@@ -167,7 +168,7 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
             try:
                 sc.setns(fd, sc.CLONE_NEWPID)  # affects our children only
             except OSError as exc:
-                raise RuntimeFailure(f"joining pid namespace {pid_path}: {os.strerror(exc.errno)}") from None
+                raise RuntimeFailure(f"joining pid namespace {pid_path}: {os.strerror(exc.errno or 0)}") from None
             finally:
                 os.close(fd)
         clone_flags = cfg.new_ns_flags() & (sc.CLONE_NEWUSER | sc.CLONE_NEWPID)
@@ -273,7 +274,7 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
             from pyrkt.oci import hooks as oci_hooks
 
             doc = oci_hooks.state_doc(cfg.raw, container_id, "stopped", 0, bundle)
-            oci_hooks.run("poststop", cfg.hooks, doc, warn_only=True)  # type: ignore[arg-type]
+            oci_hooks.run("poststop", cfg.hooks, doc, warn_only=True)
         raise
 
 

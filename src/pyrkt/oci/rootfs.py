@@ -134,7 +134,7 @@ class Rootfs:
                     else:
                         raise RootfsError(f"mount {m.type} on {m.destination}: {exc.strerror}") from None
                     self._after(dest, lambda t: _remount(t, flags | sc.MS_BIND))
-        self._after(dest, lambda t: [sc.mount(None, t, None, prop) for prop in opts.propagation])
+        self._after(dest, lambda t: _propagate(t, opts.propagation))
 
     def _bind(self, m: Mount, dest: str, flags: int, propagation: list[int]) -> None:
         source = m.source
@@ -163,7 +163,7 @@ class Rootfs:
                 raise RootfsError(f"bind mount {m.source} on {m.destination}: {exc.strerror}") from None
         if flags & ~(sc.MS_BIND | sc.MS_REC):
             self._after(dest, lambda t: _remount(t, flags))
-        self._after(dest, lambda t: [sc.mount(None, t, None, prop) for prop in propagation])
+        self._after(dest, lambda t: _propagate(t, propagation))
 
     def _after(self, dest: str, action: "Callable[[str], object]") -> None:
         """Act on the mount now at `dest` (a fresh descriptor: the one used to
@@ -375,6 +375,11 @@ class _SafeTarget:
 
     def __exit__(self, *exc: object) -> None:
         os.close(self.fd)
+
+
+def _propagate(target: str, propagation: list[int]) -> None:
+    for prop in propagation:
+        sc.mount(None, target, None, prop)
 
 
 def _remount(target: str, flags: int) -> None:
