@@ -99,6 +99,13 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
     `console` is an already-connected socket to send the terminal to (used by
     `run` in the foreground); otherwise `opts.console_socket` is connected.
     """
+    sd, state = _create(root, container_id, opts, console)
+    sd.close()
+    return state
+
+
+def _create(root: str, container_id: str, opts: CreateOptions, console: socket | None) -> tuple[StateDir, ContainerState]:
+    """create, returning the container's directory still locked (run starts it under the same lock)."""
     # imported here: start, state, kill and delete need none of them (~2 ms)
     from pyrkt.linux import syscalls as sc
     from pyrkt.oci import sync
@@ -208,6 +215,22 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
 
         if clone_flags & sc.CLONE_NEWUSER:
             _write_id_maps(pid, cfg)
+        # the record is written while the placement below waits for its grace
+        # period; the directory's lock keeps it from other commands until we return
+        info = proc_start_time(pid)
+        state = ContainerState(
+            id=container_id,
+            pid=pid,
+            bundle=bundle,
+            rootfs=cfg.root_path,
+            created=rfc3339_now(),
+            starttime=info[1] if info else 0,
+            annotations=cfg.annotations,
+            config=cfg.raw,
+            cgroup_paths=cgroups.paths(),
+            owner_uid=os.getuid(),
+        )
+        sd.write(state)
         from pyrkt.linux.cgroups import CgroupError
 
         try:
@@ -241,24 +264,9 @@ def create(root: str, container_id: str, opts: CreateOptions, console: socket | 
             raise RuntimeFailure(f"unexpected message from container init: {msg!r}")
         parent_sock.close()
 
-        info = proc_start_time(pid)
-        state = ContainerState(
-            id=container_id,
-            pid=pid,
-            bundle=bundle,
-            rootfs=cfg.root_path,
-            created=rfc3339_now(),
-            starttime=info[1] if info else 0,
-            annotations=cfg.annotations,
-            config=cfg.raw,
-            cgroup_paths=cgroups.paths(),
-            owner_uid=os.getuid(),
-        )
-        sd.write(state)
         if opts.pid_file:
             _write_atomic(opts.pid_file, str(pid).encode())
-        sd.close()
-        return state
+        return sd, state
     except BaseException:
         _reap(warm_up)
         if pid > 0:
@@ -433,30 +441,36 @@ def start(root: str, container_id: str) -> ContainerState:
     try:
         _check("start", status, container_id)
         assert state is not None
-        conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            conn.connect(sd.exec_socket)
-            conn.send(b"\0")
-            reply = conn.recv(4096)  # EOF once execve has closed the init's end
-        except OSError as exc:
-            raise RuntimeFailure(f"cannot start container {container_id}: {describe(exc)}") from None
-        finally:
-            conn.close()
-            try:
-                os.unlink(sd.exec_socket)
-            except FileNotFoundError:
-                pass
-        if reply:
-            raise RuntimeFailure(f"unable to start container process: {reply.decode(errors='replace')}")
-        hooks = state.config.get("hooks")
-        if hooks and hooks.get("poststart"):  # type: ignore[attr-defined]
-            from pyrkt.oci import hooks as oci_hooks
-
-            doc = oci_hooks.state_doc(state.config, state.id, "running", state.pid, state.bundle)
-            oci_hooks.run("poststart", hooks, doc, warn_only=True)  # type: ignore[arg-type]
-        return state
+        return _start(sd, state)
     finally:
         sd.close()
+
+
+def _start(sd: StateDir, state: ContainerState) -> ContainerState:
+    """Let a created container's init exec (its directory is locked by the caller)."""
+    container_id = state.id
+    conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        conn.connect(sd.exec_socket)
+        conn.send(b"\0")
+        reply = conn.recv(4096)  # EOF once execve has closed the init's end
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot start container {container_id}: {describe(exc)}") from None
+    finally:
+        conn.close()
+        try:
+            os.unlink(sd.exec_socket)
+        except FileNotFoundError:
+            pass
+    if reply:
+        raise RuntimeFailure(f"unable to start container process: {reply.decode(errors='replace')}")
+    hooks = state.config.get("hooks")
+    if hooks and hooks.get("poststart"):  # type: ignore[attr-defined]
+        from pyrkt.oci import hooks as oci_hooks
+
+        doc = oci_hooks.state_doc(state.config, state.id, "running", state.pid, state.bundle)
+        oci_hooks.run("poststart", hooks, doc, warn_only=True)  # type: ignore[arg-type]
+    return state
 
 
 # -- run: create + start, and in the foreground wait ------------------------
@@ -479,25 +493,29 @@ def run(root: str, container_id: str, opts: CreateOptions, detach: bool = False,
             import socket as socket_module
 
             console_parent, console_child = socket_module.socketpair(socket_module.AF_UNIX, socket_module.SOCK_STREAM)
-    state = create(root, container_id, opts, console=console_child)
-    master = -1
-    if console_child is not None:
-        console_child.close()
-        from pyrkt.oci.console import receive_master
+    sd, state = _create(root, container_id, opts, console_child)
+    try:  # started under create's lock: no second open, read and parse of the state
+        master = -1
+        if console_child is not None:
+            console_child.close()
+            from pyrkt.oci.console import receive_master
 
-        assert console_parent is not None
-        master = receive_master(console_parent)
-        console_parent.close()
-    try:
-        start(root, container_id)
-    except RuntimeFailure:
-        from pyrkt.oci.control import delete
-
+            assert console_parent is not None
+            master = receive_master(console_parent)
+            console_parent.close()
         try:
-            delete(root, container_id, force=True)
+            _start(sd, state)
         except RuntimeFailure:
-            pass
-        raise
+            sd.close()
+            from pyrkt.oci.control import delete
+
+            try:
+                delete(root, container_id, force=True)
+            except RuntimeFailure:
+                pass
+            raise
+    finally:
+        sd.close()
     if detach:
         return 0
     pid = state.pid
