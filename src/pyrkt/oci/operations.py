@@ -151,12 +151,10 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
     except StateError as exc:
         raise RuntimeFailure(str(exc)) from None
     pid = 0
-    warm_up = 0
     console_sock = console
     cgroups = None
     try:
         cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup)
-        warm_up = _start_attach_wait()
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         listener.bind(sd.exec_socket)
         listener.listen(1)
@@ -215,8 +213,8 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
 
         if clone_flags & sc.CLONE_NEWUSER:
             _write_id_maps(pid, cfg)
-        # the record is written while the placement below waits for its grace
-        # period; the directory's lock keeps it from other commands until we return
+        # the record is complete now; the directory's lock keeps it from other
+        # commands until create returns, and a failed create removes it
         info = proc_start_time(pid)
         state = ContainerState(
             id=container_id,
@@ -237,8 +235,6 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             cgroups.add(pid)
         except CgroupError as exc:
             raise RuntimeFailure(str(exc)) from None
-        _reap(warm_up)
-        warm_up = 0
         if proc.oom_score_adj is not None:
             from pyrkt.oci.process import ProcessSetupError, set_oom_score_adj
 
@@ -268,7 +264,6 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             _write_atomic(opts.pid_file, str(pid).encode())
         return sd, state
     except BaseException:
-        _reap(warm_up)
         if pid > 0:
             _kill_and_reap(pid)
         if cgroups is not None:
@@ -361,51 +356,6 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "
             pass
         raise RuntimeFailure(str(exc)) from None
     return mgr
-
-
-def _start_attach_wait() -> int:
-    """Start, in a throw-away process, the wait of the first cgroup.procs write.
-
-    The kernel's first write to any cgroup.procs after a quiet spell waits
-    for an RCU grace period (the threadgroup rwsem goes to its slow mode: 6
-    to 15 ms here); writes in the grace period after it do not wait. Placing
-    the init pays it after the clone. A shell that moves itself into its own
-    cgroup (a no-op write of "0") starts that wait now, so the clone and
-    the init's set-up run during it. Started after the container's cgroups
-    are made: the write holds the cgroup mutex that mkdir needs. A spawned
-    shell, not a fork or a thread: posix_spawn copies no page tables, and the
-    init is cloned by a raw syscall that must not find another thread in
-    libc. Best effort: 0 when there is nothing to do it with.
-    """
-    if os.geteuid() != 0:
-        return 0
-    try:
-        with open("/proc/self/cgroup") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return 0
-    for line in reversed(lines):  # "0::/path" (cgroup2) is last: the cheapest hierarchy to write
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":
-            names = ["unified", ""]
-        else:
-            names = [controllers[5:] if controllers.startswith("name=") else controllers]
-        for name in names:
-            target = os.path.join("/sys/fs/cgroup", name, path.lstrip("/"), "cgroup.procs")
-            if os.access(target, os.W_OK):
-                try:
-                    return os.posix_spawn("/bin/sh", ["sh", "-c", 'echo 0 > "$1"', "sh", target], {})
-                except OSError:
-                    return 0
-    return 0
-
-
-def _reap(pid: int) -> None:
-    if pid > 0:
-        try:
-            os.waitpid(pid, 0)
-        except ChildProcessError:
-            pass
 
 
 def _kill_and_reap(pid: int) -> None:
