@@ -213,22 +213,6 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
 
         if clone_flags & sc.CLONE_NEWUSER:
             _write_id_maps(pid, cfg)
-        # the record is complete now; the directory's lock keeps it from other
-        # commands until create returns, and a failed create removes it
-        info = proc_start_time(pid)
-        state = ContainerState(
-            id=container_id,
-            pid=pid,
-            bundle=bundle,
-            rootfs=cfg.root_path,
-            created=rfc3339_now(),
-            starttime=info[1] if info else 0,
-            annotations=cfg.annotations,
-            config=cfg.raw,
-            cgroup_paths=cgroups.paths(),
-            owner_uid=os.getuid(),
-        )
-        sd.write(state)
         from pyrkt.linux.cgroups import CgroupError
 
         try:
@@ -243,10 +227,27 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             except ProcessSetupError as exc:
                 raise RuntimeFailure(str(exc)) from None
         try:
-            try:
-                sync.send(parent_sock, "go")
-            except OSError:
-                pass  # the init failed early: its error report, if any, is still queued
+            sync.send(parent_sock, "go")
+        except OSError:
+            pass  # the init failed early: its error report, if any, is still queued
+        # the record is written while the init finishes its set-up; the directory's
+        # lock keeps it from other commands until create returns, and a failed
+        # create removes it
+        info = proc_start_time(pid)
+        state = ContainerState(
+            id=container_id,
+            pid=pid,
+            bundle=bundle,
+            rootfs=cfg.root_path,
+            created=rfc3339_now(),
+            starttime=info[1] if info else 0,
+            annotations=cfg.annotations,
+            config=cfg.raw,
+            cgroup_paths=cgroups.paths(),
+            owner_uid=os.getuid(),
+        )
+        sd.write(state)
+        try:
             msg = sync.recv(parent_sock)
         except (OSError, sync.SyncError):
             raise RuntimeFailure("container init exited before it was ready") from None
