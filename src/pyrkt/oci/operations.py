@@ -13,7 +13,6 @@ import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `
 import _socket  # likewise: `socket` builds four enums and imports selectors (~5 ms)
 import os
 
-from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure, describe
 from pyrkt.oci.procstat import proc_start_time
 from pyrkt.oci.state import ContainerState, StateDir, StateError, rfc3339_now, status_of
@@ -381,6 +380,8 @@ def _open(root: str, container_id: str, shared: bool = False) -> tuple[StateDir,
 
 
 def _check(op: str, status: str, container_id: str, forced: bool = False) -> None:
+    from pyrkt.oci import lifecycle  # here: create and run never need it
+
     try:
         lifecycle.check(op, status, container_id, forced)
     except lifecycle.LifecycleError as exc:

@@ -25,7 +25,7 @@ import fcntl
 import os
 import time
 
-from pyrkt.oci import fastjson, lifecycle, procstat
+from pyrkt.oci import fastjson, procstat
 
 STATE_FILE = "state.json"
 QUICK_FILE = "quick"
@@ -262,6 +262,8 @@ def init_alive(state: ContainerState) -> bool:
 
 
 def status_of(sd: StateDir, state: ContainerState | None) -> str:
+    from pyrkt.oci import lifecycle  # here: create, which runs for every container, never needs it
+
     if state is None:
         return lifecycle.CREATING
     if not init_alive(state):
@@ -291,6 +293,7 @@ def _frozen(paths: dict[str, str]) -> bool:
 def state_json(sd: StateDir, state: ContainerState | None, status: str) -> dict[str, object]:
     """The runtime-spec state document, with runc's extra fields."""
     from pyrkt import OCI_VERSION
+    from pyrkt.oci import lifecycle
 
     if state is None:
         return {"ociVersion": OCI_VERSION, "id": sd.id, "status": status, "pid": 0, "bundle": "", "annotations": {}}
