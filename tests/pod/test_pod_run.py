@@ -169,6 +169,10 @@ def test_isolators_visible_in_cgroup(rkt):  # type: ignore[no-untyped-def]
     assert r.code == 0, r.err
     mem, quota, period = r.out.split()
     assert (int(mem) // 4096, quota, period) == (128000000 // 4096, "75000", "100000")
+    # the app is in a cgroup namespace rooted at its own cgroup: no host path shows through
+    r = rkt("run", H, BB, *sh("cat /proc/self/cgroup"))
+    assert r.code == 0, r.err
+    assert {line.split(":", 2)[2] for line in r.out.split()} == {"/"}, r.out
 
 
 def test_readonly_rootfs(rkt):  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pyrkt.image.errors import InvalidManifest
 from pyrkt.image.reference import is_ac_name
-from pyrkt.oci import fastjson  # json's results through _json alone: `import json` pulls in re (~6 ms)
+from pyrkt import fastjson  # json's results through _json alone: `import json` pulls in re (~6 ms)
 from pyrkt.records import dataclass, field
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import; annotations are strings here

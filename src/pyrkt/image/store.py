@@ -29,7 +29,7 @@ from pyrkt.image.appc import ImageManifest
 from pyrkt.image.digest import Digest
 from pyrkt.image.errors import Ambiguous, DigestMismatch, ImageError, NotFound
 from pyrkt.image.reference import AppcNameRef, ImageIDRef, parse_reference
-from pyrkt.oci import fastjson
+from pyrkt import fastjson
 from pyrkt.records import dataclass, field
 
 # Imported where used, not here: hashlib (OpenSSL), tempfile, shutil, json (with

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 from pyrkt.linux import syscalls as sc
-from pyrkt.oci import fastjson as json
+from pyrkt import fastjson as json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -25,7 +25,8 @@ import fcntl
 import os
 import time
 
-from pyrkt.oci import fastjson, procstat
+from pyrkt import fastjson
+from pyrkt.oci import procstat
 
 STATE_FILE = "state.json"
 QUICK_FILE = "quick"

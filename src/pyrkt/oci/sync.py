@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import _socket
 
-from pyrkt.oci import fastjson
+from pyrkt import fastjson
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 
-from pyrkt.oci import fastjson
+from pyrkt import fastjson
 from pyrkt.pod.grammar import GrammarError, PodSpec
 from pyrkt.pod.prepare import PrepareError, ResolvedImage, check_net, plan, write_pod_files
 from pyrkt.pod.store import Pod, PodError, PodStore
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def _loads(text: str) -> Any:
-    """json.loads through pyrkt.oci.fastjson: `import json` (with re) costs ~6 ms of every rkt run."""
+    """json.loads through pyrkt.fastjson: `import json` (with re) costs ~6 ms of every rkt run."""
     return fastjson.loads(text)
 
 

@@ -14,7 +14,7 @@ import posixpath
 import time
 
 from pyrkt.image.appc import App, ImageManifest
-from pyrkt.oci import fastjson  # json.dumps' output through _json alone: `import json` pulls in re (~6 ms)
+from pyrkt import fastjson  # json.dumps' output through _json alone: `import json` pulls in re (~6 ms)
 from pyrkt.pod.grammar import AppSpec, GrammarError, Mount, PodSpec, Volume, check_ac_name, parse_env_file
 from pyrkt.records import dataclass
 

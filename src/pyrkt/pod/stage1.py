@@ -18,7 +18,7 @@ import sys
 import time
 
 from pyrkt.linux import syscalls as sc
-from pyrkt.oci import fastjson  # json.dumps' output through _json alone: `import json` pulls in re (~6 ms)
+from pyrkt import fastjson  # json.dumps' output through _json alone: `import json` pulls in re (~6 ms)
 from pyrkt.pod.prepare import DEFAULT_HOSTS
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annotations are strings
@@ -261,11 +261,9 @@ def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, 
         mounts.append({"destination": "/etc/resolv.conf", "type": "bind", "source": resolv, "options": ["bind", "ro"]})
     linux = spec["linux"]
     nss: list[dict[str, str]] = [{"type": "pid", "path": f"/proc/{init_pid}/ns/pid"}, {"type": "uts", "path": f"/proc/{init_pid}/ns/uts"},
-                                 {"type": "mount"}]
-    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
-        # a cgroup namespace only on cgroup v2: on v1/hybrid hosts the runtime shows the
-        # container its cgroup directories by bind mounts, which need the host's view of the paths
-        nss.append({"type": "cgroup"})
+                                 {"type": "mount"}, {"type": "cgroup"}]
+    # each app its own cgroup namespace: /proc/self/cgroup reads "/" and /sys/fs/cgroup shows the
+    # app's own cgroups (bind mounts of them on v1/hybrid hosts, a cgroup2 mount on v2)
     if runtime["ipc"] != "parent":
         nss.append({"type": "ipc", "path": f"/proc/{init_pid}/ns/ipc"})
     if runtime["net"] != "host":
