@@ -6,7 +6,7 @@ VENV   := .venv
 VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit bench clean lint
+.PHONY: install apt demo test test-unit bench bench-runtime bench-pods bench-images clean lint
 
 install: apt $(STAMP)
 
@@ -29,8 +29,18 @@ test: install
 test-unit: install
 	@$(VPY) -m pytest -q tests/unit
 
-bench: install
+# all three benchmarks, each side by side with the tools it replaces (see bench/README.md);
+# bench-runtime / bench-pods / bench-images run one
+bench: bench-runtime bench-pods bench-images
+
+bench-runtime: install
 	@$(VPY) bench/runtime_bench.py $(BENCH_ARGS)
+
+bench-pods: install
+	@$(VPY) bench/pod_bench.py $(POD_BENCH_ARGS)
+
+bench-images: install
+	@$(VPY) bench/image_bench.py $(IMAGE_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info examples/out
