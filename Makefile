@@ -42,5 +42,8 @@ bench-pods: install
 bench-images: install
 	@$(VPY) bench/image_bench.py $(IMAGE_BENCH_ARGS)
 
+lint: install
+	@$(VPY) -m mypy src/pyrkt
+
 clean:
 	rm -rf $(VENV) build src/*.egg-info examples/out

@@ -84,9 +84,10 @@ def parse(
             continue
         body = arg[2:] if arg.startswith("--") else arg[1:]
         name, eq, inline = body.partition("=")
-        flag = by_name.get(name)
-        if flag is None:
+        known = by_name.get(name)
+        if known is None:
             raise UsageError(f"flag provided but not defined: -{name}")
+        flag = known
         if flag.takes_value:
             if eq:
                 value: object = inline

@@ -326,7 +326,7 @@ def _zstd_aware(fileobj: IO[bytes]) -> IO[bytes]:
         import zstandard
     except ImportError:
         raise UnsafeArchive("zstd-compressed layer, but the 'zstandard' package is not installed") from None
-    return zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True)  # type: ignore[no-any-return]
+    return zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True)
 
 
 def extract_tar(fileobj: IO[bytes], root: str, whiteouts: str = "flatten", strip_prefix: str | None = None,

@@ -24,4 +24,5 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
         raise RktError("missing pod UUID")
     from pyrkt.pod.pods import enter
 
-    return enter(opts.dir, rest[0], values["app"], rest[1:])
+    app = values["app"]
+    return enter(opts.dir, rest[0], str(app) if app else None, rest[1:])
