@@ -164,6 +164,98 @@ def test_unknown_syscalls_are_skipped():
     assert len(f.export_bpf()) % 8 == 0 and f.export_bpf()
 
 
+def test_exported_program_loads_with_the_bare_syscall(tmp_path):
+    """A filter from compile_filter, exported, loaded in a child by
+    syscalls.seccomp_set_mode_filter (no libseccomp call): denied syscalls
+    fail with the profile's errno, others work, the parent is unaffected."""
+    from pyrkt.linux import syscalls as sc
+
+    profile = {"defaultAction": ALLOW, "syscalls": [
+        {"names": ["getppid", "uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"},
+    ]}
+    code = compile_filter(profile).export_bpf()
+    target = str(tmp_path / "d")
+
+    def child() -> int:
+        sc.seccomp_set_mode_filter(code, 0)
+        ok = os.getppid() == -errno.ENOSYS  # getppid(2) cannot fail: libc hands back -errno
+        ok = ok and errno_of(os.uname) == errno.ENOSYS
+        ok = ok and errno_of(lambda: os.mkdir(target)) == errno.EPERM
+        ok = ok and os.getpid() > 0 and errno_of(lambda: os.stat("/")) == 0
+        return 0 if ok else 1
+
+    status = in_child(child)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    assert os.getppid() > 0 and not os.path.exists(target)
+    with pytest.raises(OSError, match=r"seccomp\(SECCOMP_SET_MODE_FILTER\)") as exc:
+        sc.seccomp_set_mode_filter(code[:-1])  # not whole instructions: refused before the kernel
+    assert exc.value.errno == errno.EINVAL
+
+
+def test_compile_program_carries_the_kernel_flags():
+    """OCI flags become seccomp(2)'s filter flags (TSYNC 1, LOG 2, SPEC_ALLOW 4),
+    and the program loads with them; the kernel's errno is reported."""
+    from pyrkt.linux.seccomp import compile_program
+
+    assert compile_program({"defaultAction": ALLOW}).flags == 0
+    flagged = compile_program({"defaultAction": ALLOW, "flags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                                                                  "SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+                               "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.EXDEV}]})
+    assert flagged.flags == 7 and len(flagged.code) % 8 == 0
+
+    def child() -> int:
+        flagged.load()
+        return 0 if errno_of(os.uname) == errno.EXDEV else 1
+
+    status = in_child(child)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+    from pyrkt.linux.seccomp import BpfProgram
+
+    bogus = BpfProgram(flagged.code, 1 << 30)  # a flag no kernel knows
+
+    def child2() -> int:
+        try:
+            bogus.load()
+        except SeccompError as e:
+            return 0 if "seccomp(SECCOMP_SET_MODE_FILTER): Invalid argument" in str(e) else 2
+        return 1
+
+    status = in_child(child2)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root (drops to nobody)")
+def test_program_load_without_privilege_needs_no_new_privs():
+    """Like SeccompFilter.load: the bare loader never sets no_new_privs, and
+    without it (and without CAP_SYS_ADMIN) says what is missing."""
+    import ctypes
+
+    from pyrkt.linux.seccomp import compile_program
+
+    prog = compile_program({"defaultAction": ALLOW, "syscalls": [{"names": ["uname"], "action": "SCMP_ACT_ERRNO"}]})
+
+    def child() -> int:
+        libc = ctypes.CDLL(None, use_errno=True)
+        os.setresuid(65534, 65534, 65534)
+        try:
+            prog.load()
+        except SeccompError as e:
+            if "Permission denied" not in str(e) or "no_new_privs" not in str(e):
+                return 3
+        else:
+            return 2
+        if libc.prctl(39, 0, 0, 0, 0) != 0:  # PR_GET_NO_NEW_PRIVS
+            return 4
+        libc.prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+        prog.load()
+        return 0 if errno_of(os.uname) == errno.EPERM else 5
+
+    status = in_child(child)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 @pytest.mark.parametrize(
     "profile,msg",
     [

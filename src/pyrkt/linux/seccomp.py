@@ -3,10 +3,17 @@
 :func:`compile_filter` validates the whole ``linux.seccomp`` object and
 builds the libseccomp filter context up front, so a bad profile fails
 ``create`` with a message naming the field, before any process exists.
-:meth:`SeccompFilter.load` then installs it in the calling process; the
-container init calls it last, right before ``execve`` (after
-``no_new_privs`` when the config asks for it: the filter itself never turns
-``no_new_privs`` on, as with runc).
+:meth:`SeccompFilter.load` then installs it in the calling process.
+
+The runtime compiles a profile once, in the parent, with
+:func:`compile_program`: the result, a :class:`BpfProgram`, is the BPF
+program libseccomp exports plus the kernel's filter flags, and is loaded in
+the container's init (or an exec'd process) with the bare ``seccomp(2)``
+system call -- no libseccomp call there, and no second ~10 ms compile. The
+process loads it before dropping capabilities when ``noNewPrivileges`` is
+false (the kernel then wants CAP_SYS_ADMIN), else last, right before
+``execve``; neither loader ever turns ``no_new_privs`` on (runc doesn't
+either: the runtime decides).
 
 ``libseccomp.so.2`` is opened by soname on first use (never with
 ``ctypes.util.find_library``, which forks ``ldconfig``), and ``ctypes`` itself
@@ -25,11 +32,13 @@ from __future__ import annotations
 import errno
 import os
 
+from pyrkt.linux import syscalls
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
-__all__ = ["SeccompError", "SeccompFilter", "compile_filter", "features", "libseccomp_version", "ACTIONS", "ARCHES", "OPERATORS", "FLAGS"]
+__all__ = ["SeccompError", "SeccompFilter", "BpfProgram", "compile_filter", "compile_program", "features", "libseccomp_version", "ACTIONS", "ARCHES", "OPERATORS", "FLAGS"]
 
 
 class SeccompError(Exception):
@@ -93,6 +102,13 @@ FLAGS: dict[str, int] = {
     "SECCOMP_FILTER_FLAG_TSYNC": _ATTR_CTL_TSYNC,
     "SECCOMP_FILTER_FLAG_LOG": _ATTR_CTL_LOG,
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": _ATTR_CTL_SSB,
+}
+# the same flags as seccomp(2) takes them (SECCOMP_FILTER_FLAG_* of linux/seccomp.h), for
+# loading an exported program without libseccomp; exactly the set FLAGS accepts
+KERNEL_FLAGS: dict[str, int] = {
+    "SECCOMP_FILTER_FLAG_TSYNC": syscalls.SECCOMP_FILTER_FLAG_TSYNC,  # 1
+    "SECCOMP_FILTER_FLAG_LOG": syscalls.SECCOMP_FILTER_FLAG_LOG,  # 2
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": syscalls.SECCOMP_FILTER_FLAG_SPEC_ALLOW,  # 4
 }
 _KNOWN_UNSUPPORTED_FLAGS = ("SECCOMP_FILTER_FLAG_NEW_LISTENER", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC_ESRCH")
 
@@ -300,6 +316,8 @@ class SeccompFilter:
         #: (architecture, syscall, rule index) left out on that one
         #: non-native architecture because it collided with an earlier rule
         self.conflicts: list[tuple[str, str, int]] = []
+        #: the profile's flags as seccomp(2) filter flags (see :meth:`program`)
+        self.kernel_flags = 0
 
     def load(self) -> None:
         """Install the filter in the calling process (and, with TSYNC, all its threads)."""
@@ -308,10 +326,12 @@ class SeccompFilter:
         lib = _libseccomp()
         rc = lib.seccomp_load(self._ctx)
         if rc == -errno.EACCES or rc == -errno.EPERM:
-            raise SeccompError(
-                f"seccomp_load: {os.strerror(-rc)} (a process without CAP_SYS_ADMIN must set no_new_privs before loading a filter)"
-            )
+            raise SeccompError(f"seccomp_load: {os.strerror(-rc)}{_NEEDS_NNP}")
         _check(rc, "seccomp_load")
+
+    def program(self) -> BpfProgram:
+        """The filter as the kernel takes it, for a process that loads it without libseccomp."""
+        return BpfProgram(self.export_bpf(), self.kernel_flags)
 
     def export_bpf(self) -> bytes:
         """The BPF program the filter compiles to (for debugging and tests)."""
@@ -345,6 +365,51 @@ class SeccompFilter:
             pass
 
 
+_NEEDS_NNP = " (a process without CAP_SYS_ADMIN must set no_new_privs before loading a filter)"
+
+
+class BpfProgram:
+    """A compiled filter, ready for the bare ``seccomp(2)``: no libseccomp needed to load it.
+
+    ``code`` is libseccomp's exported program (``struct sock_filter``s),
+    ``flags`` the ``SECCOMP_FILTER_FLAG_*`` bits of the profile's
+    ``linux.seccomp.flags``. The runtime builds it before it clones or forks
+    the process that loads it, which inherits it in its copy of the memory.
+    """
+
+    __slots__ = ("code", "flags")
+
+    def __init__(self, code: bytes, flags: int = 0) -> None:
+        self.code = code
+        self.flags = flags
+
+    def load(self) -> None:
+        """Install the filter in the calling thread (and, with TSYNC, all its threads).
+
+        Failures are SeccompErrors carrying the kernel's errno in the text;
+        EACCES (and EPERM) say what is missing, as :meth:`SeccompFilter.load` does.
+        """
+        try:
+            syscalls.seccomp_set_mode_filter(self.code, self.flags)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM):
+                raise SeccompError(f"{exc.strerror}{_NEEDS_NNP}") from None
+            raise SeccompError(str(exc.strerror)) from None
+
+
+def compile_program(seccomp: dict[str, Any]) -> BpfProgram:
+    """Validate and compile an OCI ``linux.seccomp`` object into a :class:`BpfProgram`.
+
+    :func:`compile_filter`, then the exported program; libseccomp's context is
+    released at once. Raises :class:`SeccompError` as :func:`compile_filter` does.
+    """
+    filt = compile_filter(seccomp)
+    try:
+        return filt.program()
+    finally:
+        filt.release()
+
+
 def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
     """Validate an OCI ``linux.seccomp`` object and build its filter.
 
@@ -368,6 +433,8 @@ def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
             extra.append((a, tok))
     main_ctx = _new_ctx(lib, default, flags, seccomp["defaultAction"])
     filt = SeccompFilter(main_ctx, [])
+    for name, _attr in flags:
+        filt.kernel_flags |= KERNEL_FLAGS[name]
     try:
         _add_rules(lib, main_ctx, rules, default, filt, None)
         # One context per extra architecture, merged into the native one:

@@ -95,6 +95,13 @@ KEYCTL_JOIN_SESSION_KEYRING = 1
 # close_range(2)
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
+# seccomp(2): the operation and the filter flags pyrkt passes (linux/seccomp.h)
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_FILTER_FLAG_TSYNC = 1
+SECCOMP_FILTER_FLAG_LOG = 2
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4
+_SOCK_FILTER_SIZE = 8  # struct sock_filter { __u16 code; __u8 jt, jf; __u32 k; }
+
 _SYSCALLS = {
     # name: (x86_64, aarch64)
     "clone": (56, 220),
@@ -108,6 +115,7 @@ _SYSCALLS = {
     "pidfd_open": (434, 434),
     "pidfd_send_signal": (424, 424),
     "personality": (135, 92),
+    "seccomp": (317, 277),
 }
 
 _libc: ctypes.CDLL | None = None
@@ -153,10 +161,11 @@ class _FFI:
 
         self.c_int, self.c_uint, self.c_long, self.c_ulong = c_int, c_uint, c_long, c_ulong
         self.byref, self.get_errno = byref, get_errno
-        self._structure = Structure
+        self._structure, self._simple = Structure, _SimpleCData
         self._int_func, self._long_func, self._libc = IntFunc, LongFunc, Libc
         self._funcs: dict[str, Any] = {}
         self._caps: tuple[Any, Any] | None = None
+        self._fprog: Any = None
 
     def cap_structs(self) -> tuple[Any, Any]:
         """capget/capset's header and data structures (defined on first use: only the init needs them)."""
@@ -170,6 +179,28 @@ class _FFI:
 
             self._caps = (CapHeader, CapData)
         return self._caps
+
+    def sock_fprog(self) -> Any:
+        """seccomp(2)'s ``struct sock_fprog`` (defined on first use: only a process loading a filter needs it).
+
+        ``filter`` is declared as a ``char *`` (``z``) rather than a ``struct
+        sock_filter *``: a bytes object assigned to it is pointed to in place
+        (and kept alive by the structure), so the program is not copied
+        again; the kernel reads ``len`` 8-byte instructions from it.
+        """
+        if self._fprog is None:
+
+            class c_ushort(self._simple):  # type: ignore[name-defined,misc]
+                _type_ = "H"
+
+            class c_char_p(self._simple):  # type: ignore[name-defined,misc]
+                _type_ = "z"
+
+            class SockFprog(self._structure):  # type: ignore[name-defined,misc]
+                _fields_ = [("len", c_ushort), ("filter", c_char_p)]
+
+            self._fprog = SockFprog
+        return self._fprog
 
     def func(self, name: str) -> Any:
         """libc's `name`, returning a C int (`syscall` returns a long)."""
@@ -344,3 +375,29 @@ def capget(pid: int = 0) -> tuple[int, int, int]:
     perm = data[0].permitted | (data[1].permitted << 32)
     inh = data[0].inheritable | (data[1].inheritable << 32)
     return eff, perm, inh
+
+
+def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> None:
+    """Install a classic-BPF seccomp filter in the calling thread: seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog).
+
+    ``program`` is the filter's instructions as the kernel takes them (an
+    array of ``struct sock_filter``, e.g. libseccomp's ``seccomp_export_bpf``),
+    ``flags`` the ``SECCOMP_FILTER_FLAG_*`` bits. The bare system call, so a
+    process that was handed a compiled program needs no libseccomp (and none
+    of its ~10 ms of compiling) to load it; like libseccomp with its NNP
+    attribute off, it never sets no_new_privs itself: without it the kernel
+    wants CAP_SYS_ADMIN (EACCES). Raises OSError with the kernel's errno;
+    with TSYNC, a thread that could not be synchronised (the kernel returns
+    its id) is reported as ESRCH.
+    """
+    count, rest = divmod(len(program), _SOCK_FILTER_SIZE)
+    if rest or not 0 < count <= 0xFFFF:  # EINVAL, as the kernel would say
+        raise OSError(22, f"seccomp(SECCOMP_SET_MODE_FILTER): {len(program)} bytes is not a BPF program (1 to 65535 instructions of 8 bytes)")
+    ffi = _ffi()
+    prog = ffi.sock_fprog()(count, program)
+    res = _syscall("seccomp", ffi.c_uint(SECCOMP_SET_MODE_FILTER), ffi.c_uint(flags), ffi.byref(prog))
+    if res == -1:
+        err = ffi.get_errno()
+        raise OSError(err, f"seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(err)}")
+    if res > 0:  # ESRCH: the id of a thread TSYNC could not move to the new filter
+        raise OSError(3, f"seccomp(SECCOMP_SET_MODE_FILTER): thread {res} could not be synchronised (SECCOMP_FILTER_FLAG_TSYNC)")
