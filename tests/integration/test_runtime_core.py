@@ -277,6 +277,25 @@ def test_no_new_privileges(rt: Any, bundle: Bundle) -> None:
     assert p.stdout.split() == ["NoNewPrivs:", "0"]
 
 
+@pytest.mark.parametrize("nnp", [False, True], ids=["loaded-early", "loaded-last"])
+def test_seccomp_errno_inside_the_container(rt: Any, bundle: Bundle, nnp: bool) -> None:
+    """linux.seccomp, compiled by the runtime and loaded by the init with the bare seccomp(2):
+    a denied syscall fails with the profile's errno, one filter is installed, and the
+    runtime did not turn no_new_privs on. Without noNewPrivileges the filter is loaded
+    before the capabilities are dropped (runc's default set has no CAP_SYS_ADMIN, so a
+    late load would fail); with it, last before execve."""
+    seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28}]}  # ENOSPC
+    script = "mkdir /tmp/x 2>&1; grep -E '^(Seccomp|Seccomp_filters|NoNewPrivs):' /proc/self/status"
+    p = run_out(rt, bundle(["sh", "-c", script], process={"noNewPrivileges": nnp}, linux={"seccomp": seccomp}), check=True)
+    lines = p.stdout.splitlines()
+    assert "No space left on device" in lines[0], p.stdout
+    fields = dict(line.split(":\t") for line in lines[1:])
+    assert fields["Seccomp"] == "2" and fields["NoNewPrivs"] == ("1" if nnp else "0")
+    if "Seccomp_filters" in fields:  # Linux 5.9+
+        assert fields["Seccomp_filters"] == "1"
+
+
 def test_rlimits(rt: Any, bundle: Bundle) -> None:
     rl = [{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 600}, {"type": "RLIMIT_NPROC", "soft": 77, "hard": 77}]
     p = run_out(rt, bundle(["sh", "-c", "ulimit -n; ulimit -Hn; ulimit -u"], process={"rlimits": rl}), check=True)

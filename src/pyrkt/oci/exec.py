@@ -30,6 +30,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+    from pyrkt.linux.seccomp import BpfProgram
+
 NS_FILES = {
     "user": "user", "ipc": "ipc", "uts": "uts", "network": "net", "pid": "pid",
     "cgroup": "cgroup", "time": "time", "mount": "mnt",
@@ -226,12 +228,13 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
     if proc.terminal:
         from pyrkt.oci.console import setup_console  # noqa: F401
     linux: Any = state.config.get("linux") or {}
-    seccomp_filter = None
+    seccomp_filter: BpfProgram | None = None
     if linux.get("seccomp"):
-        from pyrkt.linux.seccomp import SeccompError, compile_filter
+        from pyrkt.linux.seccomp import SeccompError, compile_program
 
+        # compiled here, once; the forked child loads it with the bare system call
         try:
-            seccomp_filter = compile_filter(linux["seccomp"])
+            seccomp_filter = compile_program(linux["seccomp"])
         except SeccompError as exc:
             raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
     try:
@@ -365,7 +368,7 @@ def _reap(pid: int) -> None:
         pass
 
 
-def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[str, int]], console_sock: Any, seccomp_filter: Any,
+def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[str, int]], console_sock: Any, seccomp_filter: BpfProgram | None,
            personality: int | None, preserve: int, capabilities: Any, pr: Any, security: Any) -> None:
     msg = sync.recv(sock)
     if msg.get("type") != "go":

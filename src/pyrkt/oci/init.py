@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from _socket import socket  # socket.socket is a subclass
 
     from pyrkt.linux.cgroups import CgroupManager
+    from pyrkt.linux.seccomp import BpfProgram
 
 
 class InitContext:
@@ -43,7 +44,7 @@ class InitContext:
 
     __slots__ = (
         "cfg", "bundle", "sync_sock", "exec_sock", "console_sock", "no_pivot", "no_new_keyring",
-        "preserve_fds", "clone_flags", "container_id", "cgroups",
+        "preserve_fds", "clone_flags", "container_id", "cgroups", "seccomp",
     )
 
     def __init__(
@@ -59,6 +60,7 @@ class InitContext:
         preserve_fds: int,
         clone_flags: int,
         cgroups: CgroupManager | None = None,
+        seccomp: BpfProgram | None = None,
     ) -> None:
         self.cfg = cfg
         self.bundle = bundle
@@ -71,6 +73,9 @@ class InitContext:
         self.preserve_fds = preserve_fds
         self.clone_flags = clone_flags
         self.cgroups = cgroups  # the container's, created before the clone
+        # linux.seccomp, compiled by the parent (which had to, to validate it):
+        # the init only loads it, with the bare system call
+        self.seccomp = seccomp
 
 
 def proc_needs_security(cfg: Config) -> bool:
@@ -123,11 +128,9 @@ def _init(ctx: InitContext) -> None:
         from pyrkt.oci.sysctl import apply_sysctl
     if ctx.console_sock is not None:
         from pyrkt.oci.console import setup_console
-    seccomp_filter = None
-    if cfg.seccomp:
-        from pyrkt.linux.seccomp import compile_filter
-
-        seccomp_filter = compile_filter(cfg.seccomp)
+    seccomp_filter = ctx.seccomp
+    if cfg.seccomp and seccomp_filter is None:
+        raise RuntimeError("linux.seccomp was not compiled before the clone")  # never run without the filter
     import resource  # noqa: F401  (used by set_rlimits)
     import _signal  # type: ignore[import-not-found,unused-ignore]  # noqa: F401  (used by restore_signals)
 

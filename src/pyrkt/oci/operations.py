@@ -135,11 +135,14 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             CapabilitySets(proc.capabilities, last_cap())
         except CapabilityError as exc:
             raise RuntimeFailure(f"config.json: process.capabilities: {exc}") from None
+    seccomp = None
     if cfg.seccomp:
-        from pyrkt.linux.seccomp import SeccompError, compile_filter
+        from pyrkt.linux.seccomp import SeccompError, compile_program
 
+        # compiled once, here: a bad profile fails before anything exists, and the
+        # init (a clone) inherits the program and loads it without libseccomp
         try:
-            compile_filter(cfg.seccomp)
+            seccomp = compile_program(cfg.seccomp)
         except SeccompError as exc:
             raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
     _check_extras(cfg)
@@ -184,7 +187,7 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
 
         ctx = init.InitContext(
             cfg, bundle, container_id, child_sock, listener, console_sock,
-            opts.no_pivot, opts.no_new_keyring, opts.preserve_fds, clone_flags, cgroups,
+            opts.no_pivot, opts.no_new_keyring, opts.preserve_fds, clone_flags, cgroups, seccomp,
         )
         own_time = -1
         if cfg.ns("time") is not None:
