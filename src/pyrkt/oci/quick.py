@@ -85,6 +85,15 @@ def _lock(path: str) -> int:
     return fd
 
 
+def _open_locked(root: str, container_id: str) -> tuple[str, int] | None:
+    """The container's state directory and its held lock; None when the quick path does not apply."""
+    if not _plain_id(container_id):
+        return None
+    path = f"{root}/{container_id}"
+    fd = _lock(path)
+    return None if fd < 0 else (path, fd)
+
+
 def delete(root: str, container_id: str) -> bool:
     """Delete a stopped container; False (and the full path) for anything else.
 
@@ -92,12 +101,10 @@ def delete(root: str, container_id: str) -> bool:
     removed with one rmdir each (a busy or nested cgroup fails it: the full
     path then kills and walks), then its state directory.
     """
-    if not _plain_id(container_id):
+    opened = _open_locked(root, container_id)
+    if opened is None:
         return False
-    path = f"{root}/{container_id}"
-    fd = _lock(path)
-    if fd < 0:
-        return False
+    path, fd = opened
     try:
         rec = _read_record(path)
         if rec is None or rec.poststop or init_alive(rec.pid, rec.starttime):
@@ -128,12 +135,10 @@ def start(root: str, container_id: str) -> bool:
     Raises QuickFailure once the init has been told to start and then
     reports a failure (its execve failed): that is the command's result.
     """
-    if not _plain_id(container_id):
+    opened = _open_locked(root, container_id)
+    if opened is None:
         return False
-    path = f"{root}/{container_id}"
-    fd = _lock(path)
-    if fd < 0:
-        return False
+    path, fd = opened
     try:
         rec = _read_record(path)
         if rec is None or rec.poststart or not init_alive(rec.pid, rec.starttime):
