@@ -22,6 +22,15 @@ pytestmark = pytest.mark.root
 Bundle = Callable[..., str]
 
 
+@pytest.fixture(autouse=True)
+def seccomp_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The runtimes started here keep compiled seccomp programs in the test's tmp
+    dir, never in the host's /run/pyrkt/seccomp (inherited through the environment)."""
+    path = tmp_path / "seccomp-cache"
+    monkeypatch.setenv("PYRKT_SECCOMP_CACHE", str(path))
+    return path
+
+
 def run_out(rt: Any, bundle: str, cid: str = "c1", **kw: Any) -> subprocess.CompletedProcess[str]:
     return rt("run", "--bundle", bundle, cid, **kw)
 
@@ -278,22 +287,39 @@ def test_no_new_privileges(rt: Any, bundle: Bundle) -> None:
 
 
 @pytest.mark.parametrize("nnp", [False, True], ids=["loaded-early", "loaded-last"])
-def test_seccomp_errno_inside_the_container(rt: Any, bundle: Bundle, nnp: bool) -> None:
+def test_seccomp_errno_inside_the_container(rt: Any, bundle: Bundle, nnp: bool, seccomp_cache: Path) -> None:
     """linux.seccomp, compiled by the runtime and loaded by the init with the bare seccomp(2):
     a denied syscall fails with the profile's errno, one filter is installed, and the
     runtime did not turn no_new_privs on. Without noNewPrivileges the filter is loaded
     before the capabilities are dropped (runc's default set has no CAP_SYS_ADMIN, so a
-    late load would fail); with it, last before execve."""
+    late load would fail); with it, last before execve. The first run compiles the
+    profile and caches the program, the second loads the cached one: same result."""
     seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28}]}  # ENOSPC
     script = "mkdir /tmp/x 2>&1; grep -E '^(Seccomp|Seccomp_filters|NoNewPrivs):' /proc/self/status"
-    p = run_out(rt, bundle(["sh", "-c", script], process={"noNewPrivileges": nnp}, linux={"seccomp": seccomp}), check=True)
-    lines = p.stdout.splitlines()
-    assert "No space left on device" in lines[0], p.stdout
-    fields = dict(line.split(":\t") for line in lines[1:])
-    assert fields["Seccomp"] == "2" and fields["NoNewPrivs"] == ("1" if nnp else "0")
-    if "Seccomp_filters" in fields:  # Linux 5.9+
-        assert fields["Seccomp_filters"] == "1"
+    b = bundle(["sh", "-c", script], process={"noNewPrivileges": nnp}, linux={"seccomp": seccomp})
+    for attempt in ("cold", "warm"):
+        if attempt == "warm":
+            cached = os.listdir(seccomp_cache)
+            assert len(cached) == 1 and cached[0].endswith(".bpf"), cached
+        p = run_out(rt, b, check=True)
+        lines = p.stdout.splitlines()
+        assert "No space left on device" in lines[0], (attempt, p.stdout)
+        fields = dict(line.split(":\t") for line in lines[1:])
+        assert fields["Seccomp"] == "2" and fields["NoNewPrivs"] == ("1" if nnp else "0"), attempt
+        if "Seccomp_filters" in fields:  # Linux 5.9+
+            assert fields["Seccomp_filters"] == "1", attempt
+    assert os.listdir(seccomp_cache) == cached  # the warm run wrote nothing new
+
+
+def test_a_bad_seccomp_profile_fails_the_same_way_twice(rt: Any, bundle: Bundle, seccomp_cache: Path) -> None:
+    """A profile that does not compile is refused with the same message each time and
+    never reaches the cache."""
+    seccomp = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOPE"}]}
+    b = bundle(["true"], linux={"seccomp": seccomp})
+    errors = [run_out(rt, b).stderr for _ in range(2)]
+    assert errors[0] == errors[1] and "linux.seccomp: syscalls[0].action 'SCMP_ACT_NOPE' is not a seccomp action" in errors[0]
+    assert not seccomp_cache.exists() or os.listdir(seccomp_cache) == []
 
 
 def test_rlimits(rt: Any, bundle: Bundle) -> None:

@@ -230,11 +230,13 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
     linux: Any = state.config.get("linux") or {}
     seccomp_filter: BpfProgram | None = None
     if linux.get("seccomp"):
-        from pyrkt.linux.seccomp import SeccompError, compile_program
+        from pyrkt.linux.seccomp import SeccompError
+        from pyrkt.linux.seccomp_cache import cached_program
 
-        # compiled here, once; the forked child loads it with the bare system call
+        # compiled here, once (or read from the cache create filled); the forked
+        # child loads it with the bare system call
         try:
-            seccomp_filter = compile_program(linux["seccomp"])
+            seccomp_filter = cached_program(linux["seccomp"])
         except SeccompError as exc:
             raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
     try:
