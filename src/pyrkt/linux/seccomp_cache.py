@@ -272,8 +272,9 @@ def write_entry(dir_fd: int, key: str, program: BpfProgram) -> None:
     one or the whole new one, and concurrent writers of one key (identical content)
     just replace each other.
 
-    No fsync: the default directory is on tmpfs (/run), where there is no disk to
-    sync to and nothing survives a reboot; on a disk-backed directory a crash can
+    No fsync: the default directory is normally on tmpfs (/run), where there is no
+    disk to sync to and nothing survives a reboot; on a disk-backed /run (this
+    project's VM has one) or override, a crash can
     leave a torn or empty entry, which the header and checksum reject and the next
     runtime rewrites. Errors (a full or read-only file system) are ignored: the
     caller already has its program.
