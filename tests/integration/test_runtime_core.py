@@ -705,6 +705,9 @@ def test_permission_denied(rt: Any, bundle: Bundle) -> None:
 def test_unknown_verb_and_flag(rt: Any) -> None:
     assert_one_line_error(rt("frobnicate"), "no such command: frobnicate")
     assert_one_line_error(rt("create", "--bogus", "x"), "flag provided but not defined: -bogus")
+    # runc verbs pyrkt-runtime lacks say so, rather than looking like a typo
+    assert_one_line_error(rt("checkpoint", "x"), "checkpoint: not supported: pyrkt-runtime does not drive CRIU")
+    assert_one_line_error(rt("restore", "x"), "restore: not supported")
 
 
 def test_terminal_without_console_socket(rt: Any, bundle: Bundle) -> None:

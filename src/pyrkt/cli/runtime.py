@@ -37,6 +37,12 @@ CREATE_FLAGS = (
     Flag("help, h"),
 )
 
+# runc's verbs that pyrkt-runtime does not offer: named, so that a caller learns why
+NOT_IMPLEMENTED = {
+    "checkpoint": "not supported: pyrkt-runtime does not drive CRIU (checkpoint/restore)",
+    "restore": "not supported: pyrkt-runtime does not drive CRIU (checkpoint/restore)",
+}
+
 VERBS: dict[str, tuple[tuple[Flag, ...], str, str]] = {
     # verb: (flags, handler, usage)
     "create": (CREATE_FLAGS, "cmd_create", "create [options] <container-id>"),
@@ -389,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
         verb, verb_args = rest[0], rest[1:]
         spec = VERBS.get(verb)
         if spec is None:
+            if verb in NOT_IMPLEMENTED:
+                raise UsageError(f"{verb}: {NOT_IMPLEMENTED[verb]}")
             raise UsageError(f"no such command: {verb}")
         flags_spec, handler, usage = spec
         flags, args = parse(verb_args, flags_spec, interspersed=verb not in NOT_INTERSPERSED)
