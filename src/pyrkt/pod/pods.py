@@ -305,8 +305,7 @@ def _destroy(pod: Pod, log: Log) -> bool:
     return False
 
 
-def rm(data_dir: str, prefix: str, log: Log) -> None:
-    pod = PodStore(data_dir).find(prefix)
+def rm(pod: Pod, log: Log) -> None:
     state = pod.state
     if state in ("running", "embryo", "preparing", "deleting"):
         raise PodError(f"pod {pod.uuid} is {state}: cannot remove it")

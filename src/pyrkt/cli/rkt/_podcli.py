@@ -15,6 +15,8 @@ TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annot
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+    from pyrkt.pod.store import Pod
+
 
 def pod_errors(fn: Callable[[GlobalOptions, list[str]], int]) -> Callable[[GlobalOptions, list[str]], int]:
     """Turn the pod layer's errors into RktError (one line, exit 254)."""
@@ -108,6 +110,27 @@ def check_spec(spec: Any, opts: GlobalOptions) -> None:
     if spec.stage1:
         warn(f"--{spec.stage1[0][0]} ignored: pyrkt has one built-in stage1")
     spec.insecure_seccomp = opts.insecure("seccomp")
+
+
+def each_pod(data_dir: str, prefixes: list[str], act: Callable[[Pod], None]) -> int:
+    """rkt's loop of `stop` and `rm`: act on the pod each prefix names and print its UUID quoted.
+
+    A pod that fails is one line on stderr and the others are still done; the
+    command then ends with 254.
+    """
+    from pyrkt.pod.store import PodError, PodStore
+
+    store = PodStore(data_dir)
+    failed = 0
+    for prefix in prefixes:
+        try:
+            pod = store.find(prefix)
+            act(pod)
+            out(f'"{pod.uuid}"\n')
+        except PodError as exc:
+            print(f"rkt: {exc}", file=sys.stderr)
+            failed += 1
+    return 254 if failed else 0
 
 
 def out(text: str) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt._podcli import out, parse_flags, pod_errors, uuids
+from pyrkt.cli.rkt._podcli import each_pod, parse_flags, pod_errors, uuids
 from pyrkt.cli.rkt.common import GlobalOptions
 
 USAGE = """Usage: rkt stop [--force] [--uuid-file=FILE] UUID ...
@@ -23,15 +21,6 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
         return 0
     values, rest = parsed
     from pyrkt.pod.pods import stop
-    from pyrkt.pod.store import PodError, PodStore
 
-    failed = 0
-    for prefix in uuids(values, rest):
-        try:
-            pod = PodStore(opts.dir).find(prefix)
-            stop(pod, force=bool(values["force"]))
-            out(f'"{pod.uuid}"\n')
-        except PodError as exc:
-            print(f"rkt: {exc}", file=sys.stderr)
-            failed += 1
-    return 254 if failed else 0
+    force = bool(values["force"])
+    return each_pod(opts.dir, uuids(values, rest), lambda pod: stop(pod, force=force))
