@@ -11,6 +11,8 @@ import hashlib
 import io
 import json
 import os
+import pty
+import select
 import shutil
 import signal
 import socket
@@ -34,6 +36,36 @@ def need(*tools: str) -> None:
         pytest.skip(f"not installed: {' '.join(missing)} (make install installs them from packages.apt)")
     if os.geteuid() != 0:
         pytest.skip("needs root")
+
+
+def run_in_pty(argv: list[str], env: dict[str, str] | None = None, timeout: float = 60) -> tuple[int, bytes]:
+    """Run `argv` with a new terminal as its stdio; (exit status, everything it wrote).
+
+    A command still running after `timeout` is killed, so a hung client fails
+    the test instead of the suite.
+    """
+    pid, master = pty.fork()
+    if pid == 0:
+        os.execvpe(argv[0], argv, env if env is not None else os.environ)
+    out = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 4096)
+                except OSError:  # EIO: the last writer closed the terminal
+                    break
+                if not data:
+                    break
+                out += data
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(master)
+    return os.waitstatus_to_exitcode(status), out
 
 
 def free_port() -> int:

@@ -9,15 +9,13 @@ Everything it started is stopped and removed, even on failure.
 from __future__ import annotations
 
 import os
-import pty
-import select
 import signal
 import subprocess
 import time
 
 import pytest
 
-from clients import RUNTIME, busybox_layout, need, wait_for
+from clients import RUNTIME, busybox_layout, need, run_in_pty, wait_for
 
 pytestmark = pytest.mark.root
 IMAGE = "docker.io/pyrkt/busybox:latest"
@@ -164,54 +162,16 @@ def test_pause_resume(ctr, task) -> None:  # type: ignore[no-untyped-def]
 
 def test_terminal(ctr) -> None:  # type: ignore[no-untyped-def]
     cid = f"tty{os.getpid()}"
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execvp(ctr.argv[0], ctr.argv + ["run", "--snapshotter", "native", "--runc-binary", RUNTIME, "-t", "--rm", IMAGE, cid,
-                                           "sh", "-c", "tty; echo tok-$((6*7)); exit 2"])
-    out = b""
-    deadline = time.monotonic() + 60
     try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:
-                    break
-                if not data:
-                    break
-                out += data
+        code, out = run_in_pty(ctr.argv + ["run", "--snapshotter", "native", "--runc-binary", RUNTIME, "-t", "--rm", IMAGE, cid,
+                                           "sh", "-c", "tty; echo tok-$((6*7)); exit 2"])
     finally:
-        if time.monotonic() >= deadline:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        os.close(master)
         ctr.remove(cid)
     assert b"/dev/pts/0" in out and b"tok-42" in out, out
-    assert os.waitstatus_to_exitcode(status) == 2
+    assert code == 2
 
 
 def test_exec_terminal(ctr, task) -> None:  # type: ignore[no-untyped-def]
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execvp(ctr.argv[0], ctr.argv + ["task", "exec", "-t", "--exec-id", "tty1", task, "sh", "-c", "tty; echo xok-$((6*7)); exit 6"])
-    out = b""
-    deadline = time.monotonic() + 60
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:
-                    break
-                if not data:
-                    break
-                out += data
-    finally:
-        if time.monotonic() >= deadline:
-            os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
-        os.close(master)
+    code, out = run_in_pty(ctr.argv + ["task", "exec", "-t", "--exec-id", "tty1", task, "sh", "-c", "tty; echo xok-$((6*7)); exit 6"])
     assert b"/dev/pts/" in out and b"xok-42" in out, out
-    assert os.waitstatus_to_exitcode(status) == 6
+    assert code == 6

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import subprocess
 import time
 
 import pytest
 
-from clients import RUNTIME, Registry, busybox_layout, need
+from clients import RUNTIME, Registry, busybox_layout, need, run_in_pty
 
 pytestmark = pytest.mark.root
 
@@ -46,28 +44,7 @@ class Podman:
 
     def in_pty(self, *args: str, timeout: float = 60) -> tuple[int, bytes]:
         """Run podman with a terminal as its stdio; (exit status, everything it wrote)."""
-        pid, master = pty.fork()
-        if pid == 0:
-            os.execvpe(self.argv[0], self.argv + list(args), self.env)
-        out = b""
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                ready, _, _ = select.select([master], [], [], 0.5)
-                if ready:
-                    try:
-                        data = os.read(master, 4096)
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    out += data
-            else:
-                os.kill(pid, 9)
-        finally:
-            _, status = os.waitpid(pid, 0)
-            os.close(master)
-        return os.waitstatus_to_exitcode(status), out
+        return run_in_pty(self.argv + list(args), self.env, timeout)
 
 
 @pytest.fixture(scope="module")
