@@ -49,6 +49,21 @@ def parse_bool(text: str, name: str) -> bool:
     raise UsageError(f"invalid boolean value {text!r} for flag --{name}")
 
 
+def flag_value(argv: list[str], i: int, spelled: str, eq: str, inline: str,
+               error: type[Exception] = UsageError) -> tuple[str, int]:
+    """The value of a value-taking flag that stood at argv[i-1], and the index to go on from.
+
+    What follows its `=` if it had one (`eq`/`inline` from `partition("=")`),
+    else the next argument, which it then consumes; `spelled` is the flag as
+    the error names it (`-bundle` for runc's verbs, `--dir` for rkt's).
+    """
+    if eq:
+        return inline, i
+    if i < len(argv):
+        return argv[i], i + 1
+    raise error(f"flag needs an argument: {spelled}")
+
+
 def parse(
     argv: list[str],
     flags: tuple[Flag, ...],
@@ -88,14 +103,9 @@ def parse(
         if known is None:
             raise UsageError(f"flag provided but not defined: -{name}")
         flag = known
+        value: object
         if flag.takes_value:
-            if eq:
-                value: object = inline
-            elif i < n:
-                value = argv[i]
-                i += 1
-            else:
-                raise UsageError(f"flag needs an argument: -{name}")
+            value, i = flag_value(argv, i, f"-{name}", eq, inline)
         else:
             value = parse_bool(inline, name) if eq else True
         if flag.repeat:

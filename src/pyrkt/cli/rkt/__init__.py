@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from pyrkt.cli.args import UsageError, parse_bool
+from pyrkt.cli.args import UsageError, flag_value, parse_bool
 from pyrkt.cli.rkt.common import EXIT_ERROR, GLOBAL_FLAGS, GlobalOptions, RktError, parse_insecure_options
 
 # subcommand -> module under pyrkt.cli.rkt that implements it
@@ -51,14 +51,9 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, object], list[str]]:
             name, eq, inline = arg.lstrip("-").partition("=")
             flag = by_name.get(name)
             if flag is not None:
+                value: object
                 if flag.takes_value:
-                    if eq:
-                        value: object = inline
-                    elif i < len(argv):
-                        value = argv[i]
-                        i += 1
-                    else:
-                        raise UsageError(f"flag needs an argument: --{name}")
+                    value, i = flag_value(argv, i, f"--{name}", eq, inline)
                 else:
                     value = parse_bool(inline, name) if eq else True
                 if flag.repeat:
