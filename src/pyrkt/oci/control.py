@@ -12,12 +12,12 @@ import time
 
 from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure
-from pyrkt.oci.operations import _check, _open
-from pyrkt.oci.state import ContainerState, StateDir, StateError, state_json, status_of
+from pyrkt.oci.operations import _check
+from pyrkt.oci.state import ContainerState, StateDir, StateError, open_container, state_json, status_of
 
 
 def state(root: str, container_id: str) -> dict[str, object]:
-    sd, st, status = _open(root, container_id, shared=True)
+    sd, st, status = open_container(root, container_id, shared=True)
     try:
         return state_json(sd, st, status)
     finally:
@@ -74,7 +74,7 @@ def _container_pids(state: ContainerState) -> list[int]:
 
 
 def kill(root: str, container_id: str, sig: int = _signal.SIGTERM, all_processes: bool = False) -> None:
-    sd, state, status = _open(root, container_id, shared=True)
+    sd, state, status = open_container(root, container_id, shared=True)
     try:
         _check("kill", status, container_id, forced=all_processes)
         assert state is not None

@@ -16,7 +16,7 @@ import time
 
 from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure
-from pyrkt.oci.state import ContainerState, StateDir, StateError, status_of
+from pyrkt.oci.state import ContainerState, open_container
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -33,16 +33,8 @@ def parse_duration(text: str) -> float:
 
 
 def _load(root: str, container_id: str) -> tuple[ContainerState, str]:
-    try:
-        sd = StateDir(root, container_id)
-        sd.open(lock=True, shared=True)
-        state = sd.read()
-    except StateError as exc:
-        raise RuntimeFailure(str(exc)) from None
-    try:
-        status = status_of(sd, state)
-    finally:
-        sd.close()
+    sd, state, status = open_container(root, container_id, shared=True)
+    sd.close()
     if state is None:
         raise RuntimeFailure(f"container {container_id} is still being created")
     return state, status

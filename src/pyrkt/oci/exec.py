@@ -24,7 +24,7 @@ from pyrkt.linux import syscalls as sc
 from pyrkt.oci import lifecycle, sync
 from pyrkt.oci.config import JOIN_ORDER, ConfigError, Process
 from pyrkt.oci.errors import RuntimeFailure, describe
-from pyrkt.oci.state import ContainerState, StateDir, StateError, status_of
+from pyrkt.oci.state import ContainerState, open_container
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -194,19 +194,10 @@ def _namespaces_to_join(state: ContainerState) -> list[tuple[str, int]]:
 
 
 def execute(root: str, container_id: str, opts: ExecOptions) -> int:
+    sd, state, status = open_container(root, container_id, shared=True)
     try:
-        sd = StateDir(root, container_id)
-        sd.open(lock=True, shared=True)
-        state = sd.read()
-    except StateError as exc:
-        raise RuntimeFailure(str(exc)) from None
-    try:
-        status = status_of(sd, state)
         if not (opts.ignore_paused and status == lifecycle.PAUSED):
-            try:
-                lifecycle.check("exec", status, container_id)
-            except lifecycle.LifecycleError as exc:
-                raise RuntimeFailure(str(exc)) from None
+            lifecycle.check("exec", status, container_id)
         assert state is not None
         proc = build_process(state, opts)
         if proc.terminal and opts.detach and not opts.console_socket:

@@ -7,6 +7,8 @@ Pure: `check(op, status)` is tested without containers.
 
 from __future__ import annotations
 
+from pyrkt.oci.errors import RuntimeFailure
+
 CREATING = "creating"
 CREATED = "created"
 RUNNING = "running"
@@ -63,8 +65,8 @@ ERRORS: dict[tuple[str, str], str] = {
 }
 
 
-class LifecycleError(Exception):
-    """An operation that the container's status does not allow."""
+class LifecycleError(RuntimeFailure):
+    """An operation that the container's status does not allow (runc's message: a RuntimeFailure)."""
 
 
 def check(op: str, status: str, container_id: str = "", forced: bool = False) -> str | None:

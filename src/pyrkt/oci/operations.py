@@ -15,7 +15,7 @@ import os
 
 from pyrkt.oci.errors import RuntimeFailure, describe
 from pyrkt.oci.procstat import proc_start_time
-from pyrkt.oci.state import ContainerState, StateDir, StateError, rfc3339_now, status_of
+from pyrkt.oci.state import ContainerState, StateDir, StateError, open_container, rfc3339_now
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -375,27 +375,14 @@ def _kill_and_reap(pid: int) -> None:
         pass
 
 
-def _open(root: str, container_id: str, shared: bool = False) -> tuple[StateDir, ContainerState | None, str]:
-    try:
-        sd = StateDir(root, container_id)
-        sd.open(lock=True, shared=shared)
-        state = sd.read()
-    except StateError as exc:
-        raise RuntimeFailure(str(exc)) from None
-    return sd, state, status_of(sd, state)
-
-
 def _check(op: str, status: str, container_id: str, forced: bool = False) -> None:
     from pyrkt.oci import lifecycle  # here: create and run never need it
 
-    try:
-        lifecycle.check(op, status, container_id, forced)
-    except lifecycle.LifecycleError as exc:
-        raise RuntimeFailure(str(exc)) from None
+    lifecycle.check(op, status, container_id, forced)
 
 
 def start(root: str, container_id: str) -> ContainerState:
-    sd, state, status = _open(root, container_id)
+    sd, state, status = open_container(root, container_id)
     try:
         _check("start", status, container_id)
         assert state is not None

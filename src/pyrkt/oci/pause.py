@@ -4,22 +4,13 @@ from __future__ import annotations
 
 from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure
-from pyrkt.oci.state import StateDir, StateError, status_of
+from pyrkt.oci.state import open_container
 
 
 def _set(root: str, container_id: str, op: str) -> None:
+    sd, state, status = open_container(root, container_id)
     try:
-        sd = StateDir(root, container_id)
-        sd.open(lock=True)
-        state = sd.read()
-    except StateError as exc:
-        raise RuntimeFailure(str(exc)) from None
-    try:
-        status = status_of(sd, state)
-        try:
-            lifecycle.check(op, status, container_id)
-        except lifecycle.LifecycleError as exc:
-            raise RuntimeFailure(str(exc)) from None
+        lifecycle.check(op, status, container_id)
         assert state is not None
         if not state.cgroup_paths:
             raise RuntimeFailure(f"container {container_id} has no cgroup: cannot {op} it")

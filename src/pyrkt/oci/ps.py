@@ -14,18 +14,12 @@ import subprocess
 
 from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure
-from pyrkt.oci.state import StateDir, StateError, status_of
+from pyrkt.oci.state import open_container
 
 
 def container_pids(root: str, container_id: str) -> list[int]:
+    sd, state, status = open_container(root, container_id, shared=True)
     try:
-        sd = StateDir(root, container_id)
-        sd.open(lock=True, shared=True)
-        state = sd.read()
-    except StateError as exc:
-        raise RuntimeFailure(str(exc)) from None
-    try:
-        status = status_of(sd, state)
         if status == lifecycle.STOPPED or state is None:
             raise RuntimeFailure(f"container {container_id} is not running")
         from pyrkt.oci.operations import _container_pids

@@ -262,6 +262,26 @@ def init_alive(state: ContainerState) -> bool:
     return procstat.init_alive(state.pid, state.starttime)
 
 
+def open_container(root: str, container_id: str, shared: bool = False) -> tuple[StateDir, ContainerState | None, str]:
+    """The container's state directory, locked (shared or not), its state and status.
+
+    The caller closes the StateDir; an unknown or invalid id is a RuntimeFailure.
+    """
+    from pyrkt.oci.errors import RuntimeFailure
+
+    try:
+        sd = StateDir(root, container_id)
+        sd.open(lock=True, shared=shared)
+        state = sd.read()
+    except StateError as exc:
+        raise RuntimeFailure(str(exc)) from None
+    try:
+        return sd, state, status_of(sd, state)
+    except BaseException:
+        sd.close()
+        raise
+
+
 def status_of(sd: StateDir, state: ContainerState | None) -> str:
     from pyrkt.oci import lifecycle  # here: create, which runs for every container, never needs it
 

@@ -14,7 +14,7 @@ import sys
 
 from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure
-from pyrkt.oci.state import StateDir, StateError, status_of
+from pyrkt.oci.state import open_container
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
@@ -106,18 +106,9 @@ def _merge(into: dict[str, object], new: dict[str, object]) -> None:
 
 
 def update(root: str, container_id: str, resources: dict[str, object]) -> None:
+    sd, state, status = open_container(root, container_id)
     try:
-        sd = StateDir(root, container_id)
-        sd.open(lock=True)
-        state = sd.read()
-    except StateError as exc:
-        raise RuntimeFailure(str(exc)) from None
-    try:
-        status = status_of(sd, state)
-        try:
-            lifecycle.check("update", status, container_id)
-        except lifecycle.LifecycleError as exc:
-            raise RuntimeFailure(str(exc)) from None
+        lifecycle.check("update", status, container_id)
         assert state is not None
         if not state.cgroup_paths:
             raise RuntimeFailure(f"container {container_id} has no cgroup to update")
