@@ -382,13 +382,7 @@ def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[st
 
         setup_console(console_sock, proc.console_size)
         console_sock.close()
-    if proc.rlimits:
-        pr.set_rlimits(proc)
-    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
-    try:
-        os.chdir(proc.cwd)
-    except OSError as exc:
-        raise pr.ProcessSetupError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {exc.strerror}") from None
+    pr.enter_process_context(proc)
     security.apply_personality(personality)
     security.apply_process(proc.apparmor_profile, proc.selinux_label)
     last = capabilities.last_cap()
@@ -400,17 +394,8 @@ def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[st
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
     path = pr.lookup_executable(proc)
-    sc.close_range_cloexec(3 + preserve)
-    for fd in range(3, 3 + preserve):
-        try:
-            os.set_inheritable(fd, True)
-        except OSError:
-            pass
-    env = {}
-    for item in proc.env:
-        name, eq, value = item.partition("=")
-        if eq:
-            env[name] = value
+    pr.pass_fds(preserve)
+    env = pr.env_map(proc.env)
     pr.restore_signals()
     if seccomp_filter is not None:
         seccomp_filter.load()

@@ -218,13 +218,7 @@ def _init(ctx: InitContext) -> None:
     else:
         os.setsid()
 
-    if proc.rlimits:
-        pr.set_rlimits(proc)
-    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
-    try:
-        os.chdir(proc.cwd)
-    except OSError as exc:
-        raise pr.ProcessSetupError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {exc.strerror}") from None
+    pr.enter_process_context(proc)
 
     last = capabilities.last_cap()
     caps = capabilities.CapabilitySets(proc.capabilities, last) if proc.capabilities is not None else None
@@ -242,12 +236,7 @@ def _init(ctx: InitContext) -> None:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
 
     path = pr.lookup_executable(proc)
-    sc.close_range_cloexec(3 + ctx.preserve_fds)
-    for fd in range(3, 3 + ctx.preserve_fds):
-        try:
-            os.set_inheritable(fd, True)
-        except OSError:
-            pass
+    pr.pass_fds(ctx.preserve_fds)
     pr.restore_signals()
 
     if early and not new_cgroupns:
@@ -268,13 +257,8 @@ def _init(ctx: InitContext) -> None:
             os._exit(1)
     if seccomp_filter is not None:
         seccomp_filter.load()
-    env = {}
-    for item in proc.env:
-        name, eq, value = item.partition("=")
-        if eq:
-            env[name] = value
     try:
-        os.execve(path, proc.args, env)
+        os.execve(path, proc.args, pr.env_map(proc.env))
     except OSError as exc:
         message = pr.exec_failure(exc, proc.args[0])
         try:

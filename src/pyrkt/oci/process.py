@@ -22,6 +22,37 @@ class ProcessSetupError(Exception):
     pass
 
 
+def enter_process_context(proc: Process) -> None:
+    """The process's rlimits, umask and working directory (before the user switch: cwd may need root)."""
+    if proc.rlimits:
+        set_rlimits(proc)
+    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
+    try:
+        os.chdir(proc.cwd)
+    except OSError as exc:
+        raise ProcessSetupError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {exc.strerror}") from None
+
+
+def pass_fds(preserve: int) -> None:
+    """Close every fd above 2 + `preserve` at execve; fds 3 .. 2 + `preserve` are inherited (--preserve-fds)."""
+    sc.close_range_cloexec(3 + preserve)
+    for fd in range(3, 3 + preserve):
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            pass
+
+
+def env_map(env: list[str]) -> dict[str, str]:
+    """process.env as execve's mapping; an entry without "=" is dropped (as runc does)."""
+    out = {}
+    for item in env:
+        name, eq, value = item.partition("=")
+        if eq:
+            out[name] = value
+    return out
+
+
 def set_rlimits(proc: Process) -> None:
     import resource
 
