@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 
-from pyrkt.cli.args import Flag, UsageError, parse
+from pyrkt.cli.args import UsageError
 from pyrkt.cli.rkt.common import GlobalOptions, RktError
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annotations are strings
@@ -40,14 +40,6 @@ def pod_errors(fn: Callable[[GlobalOptions, list[str]], int]) -> Callable[[Globa
         setattr(wrapper, name, getattr(fn, name))
     wrapper.__dict__.update(fn.__dict__, __wrapped__=fn)
     return wrapper
-
-
-def parse_flags(argv: list[str], flags: tuple[Flag, ...], usage: str) -> tuple[dict[str, Any], list[str]] | None:
-    values, rest = parse(argv, flags + (Flag("h,help", dest="help"),))
-    if values["help"]:
-        print(usage)
-        return None
-    return values, rest
 
 
 def uuids(values: dict[str, Any], rest: list[str]) -> list[str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt._podcli import out, parse_flags
-from pyrkt.cli.rkt.common import GlobalOptions
+from pyrkt.cli.rkt._podcli import out
+from pyrkt.cli.rkt.common import GlobalOptions, parse_flags
 
 USAGE = """Usage: rkt config [--pretty-print]
 

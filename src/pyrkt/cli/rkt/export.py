@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt._podcli import parse_flags, pod_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt._podcli import pod_errors
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
 
 USAGE = """Usage: rkt export [--app=APPNAME] [--overwrite] UUID OUTPUT_ACI_FILE
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from pyrkt.cli.args import Flag, UsageError, parse
+from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._imagecli import one_line_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
 
 USAGE = """Usage: rkt fetch IMAGE_URL...
 
@@ -26,7 +26,6 @@ FLAGS = (
     Flag("pull-policy", takes_value=True, default="update"),
     Flag("signature", takes_value=True, repeat=True),
     Flag("full"),
-    Flag("h,help", dest="help"),
 )
 
 
@@ -50,17 +49,14 @@ def short_id(image_id: str, full: bool, digits: int = 32) -> str:
 
 @one_line_errors
 def main(opts: GlobalOptions, argv: list[str]) -> int:
-    try:
-        values, images = parse(argv, FLAGS)
-    except UsageError as exc:
-        raise RktError(str(exc)) from None
-    if values["help"]:
-        print(USAGE)
+    parsed = parse_flags(argv, FLAGS, USAGE)
+    if parsed is None:
         return 0
+    values, images = parsed
     if not images:
         raise RktError("fetch: at least one image is needed")
     policy = str(values["pull_policy"])
-    sigs: list[str] = values["signature"]  # type: ignore[assignment]
+    sigs: list[str] = values["signature"]
     if len(sigs) > len(images):
         raise RktError("fetch: more --signature flags than images")
     from pyrkt.image.errors import ImageError

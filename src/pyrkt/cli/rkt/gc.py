@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt._podcli import out, parse_flags, pod_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt._podcli import out, pod_errors
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
 
 USAGE = """Usage: rkt gc [--grace-period=30m0s] [--expire-prepared=24h0m0s] [--mark-only]
 

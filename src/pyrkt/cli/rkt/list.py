@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt._podcli import go_time, humanize, out, parse_flags, pod_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt._podcli import go_time, humanize, out, pod_errors
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
 
 USAGE = """Usage: rkt list [--full] [--no-legend] [--format=json|json-pretty]
 

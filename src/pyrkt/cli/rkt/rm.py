@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt._podcli import each_pod, parse_flags, pod_errors, uuids
-from pyrkt.cli.rkt.common import GlobalOptions
+from pyrkt.cli.rkt._podcli import each_pod, pod_errors, uuids
+from pyrkt.cli.rkt.common import GlobalOptions, parse_flags
 
 USAGE = """Usage: rkt rm [--uuid-file=FILE] UUID ...
 

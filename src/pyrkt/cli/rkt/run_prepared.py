@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt._podcli import parse_flags, pod_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt._podcli import pod_errors
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
 
 USAGE = """Usage: rkt run-prepared [flags] UUID
 

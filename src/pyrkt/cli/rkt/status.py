@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt._podcli import go_time, out, parse_flags, pod_errors, uuids
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt._podcli import go_time, out, pod_errors, uuids
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
 
 USAGE = """Usage: rkt status [--wait] [--wait-ready] [--uuid-file=FILE] [--format=json|json-pretty] [--logs] UUID
 

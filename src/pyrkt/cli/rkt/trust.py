@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from pyrkt.cli.args import Flag, UsageError, parse
+from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._imagecli import one_line_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
 
 USAGE = """Usage: rkt trust [--prefix=PREFIX | --root] [--skip-fingerprint-review] [--insecure-allow-http] [PUBKEY ...]
 
@@ -23,7 +23,6 @@ FLAGS = (
     Flag("root"),
     Flag("skip-fingerprint-review"),
     Flag("insecure-allow-http"),
-    Flag("h,help", dest="help"),
 )
 
 
@@ -53,13 +52,10 @@ def _read_key(source: str, opts: GlobalOptions, allow_http: bool) -> bytes:
 
 @one_line_errors
 def main(opts: GlobalOptions, argv: list[str]) -> int:
-    try:
-        values, keys = parse(argv, FLAGS)
-    except UsageError as exc:
-        raise RktError(str(exc)) from None
-    if values["help"]:
-        print(USAGE)
+    parsed = parse_flags(argv, FLAGS, USAGE)
+    if parsed is None:
         return 0
+    values, keys = parsed
     prefix = values["prefix"]
     root = bool(values["root"])
     if root and prefix:
