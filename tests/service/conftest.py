@@ -1,0 +1,48 @@
+"""Fixtures for the API service tests: a store with pods in every state worth listing, the service over it."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pod"))
+
+from podfixtures import cleanup, copy_store, make_template, run_rkt  # noqa: E402
+from servicefixtures import Service, generate_client  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def client_modules(tmp_path_factory):  # type: ignore[no-untyped-def]
+    pytest.importorskip("grpc_tools")
+    return generate_client(str(tmp_path_factory.mktemp("apiclient")))
+
+
+@pytest.fixture(scope="session")
+def service_template(tmp_path_factory):  # type: ignore[no-untyped-def]
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    return make_template(str(tmp_path_factory.mktemp("svcimages")))
+
+
+@pytest.fixture
+def store(service_template, tmp_path):  # type: ignore[no-untyped-def]
+    """A private copy of the template store: rkt(*args) runs rkt over it; gc'd after the test."""
+    data = copy_store(service_template, str(tmp_path / "rkt"))
+
+    def call(*args: str, **kw):  # type: ignore[no-untyped-def]
+        return run_rkt(data, *args, **kw)
+
+    call.dir = data  # type: ignore[attr-defined]
+    yield call
+    cleanup(data)
+
+
+@pytest.fixture
+def service(store, client_modules):  # type: ignore[no-untyped-def]
+    svc = Service(store.dir, client_modules[1])
+    yield svc
+    svc.stop()
