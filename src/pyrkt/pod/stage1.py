@@ -454,6 +454,10 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     runtime["tty_size"] = interactive.terminal_size() if runtime["tty"] else None
     master = -1
     try:
+        if runtime.get("mds_register"):  # apps get AC_METADATA_URL (pyrkt.pod.mds); needs the pod's network up
+            from pyrkt.pod import mds
+
+            mds.register(pod, runtime, init_pid)
         for app in apps:
             app_dir = os.path.join(bundles, "apps", app["name"])
             with open(os.path.join(app_dir, "config.json"), "w") as f:

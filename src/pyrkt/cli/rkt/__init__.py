@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "config": "config",
     "api-service": "api_service",
+    "metadata-service": "metadata_service",
 }
 
 
