@@ -345,13 +345,13 @@ def test_cli_errors_and_no_grpc_on_other_paths(store):  # type: ignore[no-untype
         assert p.returncode == 254 and msg in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
     # rkt run, list and image list never import grpc or the generated modules
     probe = ("import sys, runpy; sys.argv=['rkt','--dir',%r]+sys.argv[1:]; "
-             "from pyrkt.cli.rkt import main\ntry:\n    main()\nfinally:\n"
+             "from pyrkt.cli.rkt import main\ntry:\n    code = main()\nfinally:\n"
              "    bad=[m for m in sys.modules if m.startswith(('grpc','google.protobuf','pyrkt.service'))]\n"
-             "    sys.stderr.write('HEAVY=%%r\\n' %% bad)") % store.dir
+             "    sys.stderr.write('HEAVY=%%r\\n' %% bad)\nsys.exit(code)") % store.dir
     for args in (["run", H, BB], ["list"], ["image", "list"], ["status", "--help"]):
         p = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=60,
                            env={**os.environ, "PYTHONPATH": SRC})
-        assert "HEAVY=[]" in p.stderr, (args, p.stderr)
+        assert p.returncode == 0 and "HEAVY=[]" in p.stderr, (args, p.stderr)
 
 
 def test_committed_modules_are_generated_from_the_proto(tmp_path):  # type: ignore[no-untyped-def]
