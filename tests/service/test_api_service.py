@@ -269,6 +269,8 @@ def test_events_for_a_pod_started_and_stopped(service, client_modules, store):  
     wait_for(lambda: any(e.id == uuid and e.type == pb.EVENT_TYPE_POD_EXITED for e in events), what="POD_EXITED")
     assert store("gc", "--grace-period=0s").code == 0
     wait_for(lambda: any(e.id == uuid and e.type == pb.EVENT_TYPE_POD_GARBAGE_COLLECTED for e in events), what="POD_GARBAGE_COLLECTED")
+    prepared = _uuid_of(store("prepare", "--quiet", H, BB))
+    wait_for(lambda: any(e.id == prepared and e.type == pb.EVENT_TYPE_POD_PREPARED for e in events), what="POD_PREPARED")
     stream.cancel()
     done.wait(10)
     mine = [(e.type, getattr(e, "from")) for e in events if e.id == uuid]
