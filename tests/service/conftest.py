@@ -10,6 +10,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "pod"))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "image"))
 
 from podfixtures import cleanup, copy_store, make_template, run_rkt  # noqa: E402
 from servicefixtures import Service, generate_client  # noqa: E402
@@ -25,7 +26,26 @@ def client_modules(tmp_path_factory):  # type: ignore[no-untyped-def]
 def service_template(tmp_path_factory):  # type: ignore[no-untyped-def]
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    return make_template(str(tmp_path_factory.mktemp("svcimages")))
+    work = str(tmp_path_factory.mktemp("svcimages"))
+    store = make_template(work)
+    # and a docker:// image from a loopback registry (the template's OCI layout, pushed there)
+    from imagefixtures import start_registry, stop
+
+    reg = start_registry(os.path.join(work, "registry"))
+    try:
+        import subprocess
+
+        from imagebuild import busybox_entries, tar_bytes, write_oci_layout
+
+        layout = os.path.join(work, "pushed")
+        write_oci_layout(layout, [tar_bytes(busybox_entries(("sh", "echo")))], {"Cmd": ["/bin/sh", "-c", "echo app"]})
+        subprocess.run(["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false", "--format", "v2s2",
+                        f"oci:{layout}:latest", f"docker://{reg.host}/team/app:latest"], check=True, capture_output=True, timeout=120)
+        r = run_rkt(store, "--insecure-options=image,http", "fetch", f"docker://{reg.host}/team/app:latest")
+        assert r.code == 0, r.err
+    finally:
+        stop(reg.proc)
+    return store
 
 
 @pytest.fixture

@@ -144,8 +144,8 @@ def test_images_match_rkt_image_list(service, client_modules, store):  # type: i
         assert not i.manifest
     formats = {i.name: i.base_format.type for i in got}
     assert formats[BB] == pb.IMAGE_TYPE_APPC
-    docker = [i for i in got if i.base_format.type == pb.IMAGE_TYPE_DOCKER]
-    assert len(docker) == 1, formats  # the docker-media-type layout
+    docker = sorted(i.name for i in got if i.base_format.type == pb.IMAGE_TYPE_DOCKER)
+    assert len(docker) == 2 and docker[0].endswith("/team/app"), formats  # from the registry, and the docker-media-type layout
     bb = next(i for i in got if i.name == BB)
     full = service.stub.InspectImage(pb.InspectImageRequest(id=bb.id)).image
     assert json.loads(full.manifest) == json.loads(store("image", "cat-manifest", bb.id).out)
@@ -162,7 +162,7 @@ def test_image_filters(service, client_modules, store):  # type: ignore[no-untyp
         return {i.name for i in service.stub.ListImages(pb.ListImagesRequest(filters=list(filters))).images}
 
     everything = names()
-    assert len(everything) == 6
+    assert len(everything) == 7
     bb = next(i for i in service.stub.ListImages(pb.ListImagesRequest()).images if i.name == BB)
     assert names(F(ids=[bb.id])) == {BB}
     assert names(F(prefixes=["example.com/"])) == {n for n in everything if n.startswith("example.com/")}
