@@ -7,6 +7,7 @@ VPY    := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: install apt demo test test-unit bench bench-runtime bench-pods bench-images clean lint
+.PHONY: proto
 
 install: apt $(STAMP)
 
@@ -47,3 +48,7 @@ lint: install
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info examples/out
+
+# regenerate rkt's API v1alpha modules from src/pyrkt/service/v1alpha/api.proto (they are committed)
+proto: install
+	@$(VPY) -m grpc_tools.protoc -I src --python_out=src --grpc_python_out=src pyrkt/service/v1alpha/api.proto

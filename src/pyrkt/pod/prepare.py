@@ -306,6 +306,8 @@ def plan(spec: PodSpec, images: list[ResolvedImage], uuid: str, parent_env: dict
         "no_overlay": spec.no_overlay, "private_users": spec.private_users, "hosts": hosts, "resolv": resolv,
         "volumes": [v.to_json() for v in all_volumes], "apps": run_apps,
     }
+    if spec.mds_register:
+        runtime["mds_register"] = True
     return manifest, runtime
 
 

@@ -357,8 +357,10 @@ def _supervise(pod_dir: str, created: list[tuple[dict[str, Any], int]], readers:
                         os.write(dst, data)
                     except OSError:
                         pass
+                pos = log.tell()
                 log.write(data)
                 log.flush()
+                _stamp_log(log.name, pos)
             while pending:
                 try:
                     pid, status = os.waitpid(-1, os.WNOHANG)
@@ -384,6 +386,15 @@ def _supervise(pod_dir: str, created: list[tuple[dict[str, Any], int]], readers:
         for fd in open_readers:
             os.close(fd)
     return codes
+
+
+def _stamp_log(log_path: str, offset: int) -> None:
+    """`log.times`: when the chunk at `offset` of an app's log was written (read by pyrkt.service.logs)."""
+    fd = os.open(log_path + ".times", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    try:
+        os.write(fd, b"%d %.6f\n" % (offset, time.time()))
+    finally:
+        os.close(fd)
 
 
 def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
@@ -443,6 +454,10 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     runtime["tty_size"] = interactive.terminal_size() if runtime["tty"] else None
     master = -1
     try:
+        if runtime.get("mds_register"):  # apps get AC_METADATA_URL (pyrkt.pod.mds); needs the pod's network up
+            from pyrkt.pod import mds
+
+            mds.register(pod, runtime, init_pid)
         for app in apps:
             app_dir = os.path.join(bundles, "apps", app["name"])
             with open(os.path.join(app_dir, "config.json"), "w") as f:

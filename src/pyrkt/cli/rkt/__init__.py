@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "cat-manifest": "cat_manifest",
     "export": "export",
     "config": "config",
+    "api-service": "api_service",
+    "metadata-service": "metadata_service",
 }
 
 

@@ -22,7 +22,7 @@ Flags:
   --net=host|none        the pod's network (as rkt run; CNI networks are not supported)
   --dns=IP (repeatable, or "host"), --dns-search=DOMAIN, --dns-opt=OPT, --dns-domain=DOMAIN
   --hostname=NAME        the pod's host name (default rkt-<uuid>, or what prepare was given)
-  --mds-register=false   accepted; true is refused: pyrkt has no metadata service
+  --mds-register         register the pod with `rkt metadata-service` (not with --net=host)
 """
 
 FLAGS = (Flag("interactive"), Flag("net", takes_value=True, repeat=True), Flag("mds-register"),
@@ -68,9 +68,16 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     values, rest = parsed
     if len(rest) != 1:
         raise RktError("run-prepared takes exactly one pod UUID")
-    if values["mds_register"]:
-        raise RktError("--mds-register: pyrkt has no metadata service; pass --mds-register=false or leave it out")
     extra = overrides(values)
+    if values["mds_register"]:
+        import json
+
+        from pyrkt.pod.store import PodStore
+
+        net = extra.get("net") or json.loads(PodStore(opts.dir).find(rest[0]).read("runtime.json") or "{}").get("net")
+        if net in (["host"], "host"):
+            raise RktError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
+        extra["mds_register"] = True  # registered by the stage1 hook (pyrkt.pod.mds)
     from pyrkt.pod import pods
 
     interactive = values["interactive"] if any(a.split("=")[0] == "--interactive" for a in argv) else None
