@@ -136,10 +136,12 @@ def teardown(pod_dir: str) -> list[str]:
         for att in reversed(state.get("attachments") or []):
             if att.get("result") is None or att.get("deleted"):
                 continue  # never added, or already deleted
+            # an ADD that failed (result still {}): its plugins' DEL errors mean nothing more
+            # (a plugin missing from CNI_PATH, a config its own ADD refused), so it counts as deleted
             errs = cni.delete(att["conflist"], str(state.get("container_id", "")), ns, att["ifname"], att.get("args", ""),
                               runtime_config=att.get("runtime_config"), result=att.get("result") or None)
-            if errs:
-                errors.extend(errs)
+            if errs and att.get("result"):
+                errors.extend(errs)  # kept: the next teardown (rkt gc) tries again
             else:
                 att["deleted"] = True
                 changed = True
