@@ -18,7 +18,7 @@ import threading
 import urllib.request
 
 import pytest
-from conftest import free_port, snapshot
+from netfixtures import free_port, snapshot
 
 pytestmark = pytest.mark.root
 

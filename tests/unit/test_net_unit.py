@@ -11,7 +11,6 @@ from pyrkt.net import cni, config, dns
 from pyrkt.net import spec as netspec
 from pyrkt.net.setup import plan, summary
 
-pytestmark = pytest.mark.unit
 
 
 def test_net_values_and_cni_args() -> None:

@@ -40,19 +40,20 @@ class Network:
     name: str
     conflist: dict[str, Any]
     source: str = ""
+    masquerade: str = ""  # the subnet pyrkt masquerades itself (the built-in default; see pyrkt.net.masq)
 
     @property
     def ip_masq(self) -> bool:
-        return any(bool(p.get("ipMasq")) for p in self.conflist["plugins"])
+        return bool(self.masquerade) or any(bool(p.get("ipMasq")) for p in self.conflist["plugins"])
 
 
 def builtin(name: str) -> Network:
     if name == netspec.DEFAULT:
         ipam = {"type": "host-local", "subnet": DEFAULT_SUBNET, "routes": [{"dst": "0.0.0.0/0"}], "dataDir": IPAM_DIR}
-        plugin = {"type": "ptp", "ipMasq": True, "ipam": ipam}
-    else:
-        ipam = {"type": "host-local", "subnet": RESTRICTED_SUBNET, "dataDir": IPAM_DIR}
-        plugin = {"type": "ptp", "ipMasq": False, "ipam": ipam}
+        plugin = {"type": "ptp", "ipMasq": False, "ipam": ipam}  # masqueraded by pyrkt.net.masq
+        return Network(name, {"cniVersion": "0.4.0", "name": name, "plugins": [plugin]}, masquerade=DEFAULT_SUBNET)
+    ipam = {"type": "host-local", "subnet": RESTRICTED_SUBNET, "dataDir": IPAM_DIR}
+    plugin = {"type": "ptp", "ipMasq": False, "ipam": ipam}
     return Network(name, {"cniVersion": "0.4.0", "name": name, "plugins": [plugin]})
 
 

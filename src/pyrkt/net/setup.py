@@ -15,7 +15,7 @@ import os
 import socket
 from typing import Any
 
-from pyrkt.net import cni, config, netns
+from pyrkt.net import cni, config, masq, netns
 from pyrkt.net import spec as netspec
 
 STATE = "networks.json"
@@ -69,7 +69,8 @@ def plan(values: list[str] | None, ports: list[dict[str, Any]], local_config: st
                 {"hostPort": p["hostPort"], "containerPort": p["containerPort"], "protocol": p["protocol"],
                  **({"hostIP": p["hostIP"]} if p.get("hostIP") else {})} for p in ports]
         out.append({"name": net.name, "ifname": f"eth{i}", "args": req.cni_args(), "conflist": conflist,
-                    "runtime_config": runtime_config, "source": net.source, "result": None})
+                    "runtime_config": runtime_config, "source": net.source, "result": None,
+                    "masquerade": net.masquerade})
     return out
 
 
@@ -116,10 +117,15 @@ def setup(pod_dir: str, container_id: str, init_pid: int, attachments: list[dict
             _write(pod_dir, state)
             att["result"] = cni.add(att["conflist"], container_id, ns, att["ifname"], att["args"],
                                     runtime_config=att["runtime_config"])
+            ip = cni.ip4(att["result"]) if att.get("masquerade") else None
+            if ip:
+                att["masq_rule"] = masq.rule(ip[0], att["masquerade"], container_id, att["name"])
             _write(pod_dir, state)
-    except cni.CniError as exc:
+            if ip:
+                masq.add(att["masq_rule"])
+    except (cni.CniError, masq.MasqError) as exc:
         teardown(pod_dir)
-        raise NetError(str(exc)) from None
+        raise NetError(str(exc) if isinstance(exc, cni.CniError) else f"network {att['name']}: {exc}") from None
     except BaseException:
         teardown(pod_dir)
         raise
@@ -136,6 +142,10 @@ def teardown(pod_dir: str) -> list[str]:
         for att in reversed(state.get("attachments") or []):
             if att.get("result") is None or att.get("deleted"):
                 continue  # never added, or already deleted
+            masq_err = masq.delete(att["masq_rule"]) if att.get("masq_rule") else None
+            if masq_err:
+                errors.append(f"network {att['name']}: {masq_err}")
+                continue
             # an ADD that failed (result still {}): its plugins' DEL errors mean nothing more
             # (a plugin missing from CNI_PATH, a config its own ADD refused), so it counts as deleted
             errs = cni.delete(att["conflist"], str(state.get("container_id", "")), ns, att["ifname"], att.get("args", ""),
