@@ -39,12 +39,32 @@ def add(spec: list[str]) -> None:
         raise MasqError("iptables: " + " ".join((p.stderr or p.stdout).split())[:300])
 
 
+def start_delete(spec: list[str]) -> subprocess.Popen[str] | None:
+    """Start removing the rule (it runs while the plugins' DEL does); `finish_delete` waits for it."""
+    try:
+        return subprocess.Popen([IPTABLES, "-w", "-t", "nat", "-D", *spec], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    except OSError:
+        return None
+
+
+def finish_delete(proc: subprocess.Popen[str] | None, spec: list[str]) -> str | None:
+    if proc is None:
+        return delete(spec)
+    out, _ = proc.communicate(timeout=60)
+    return _deleted(proc.returncode, out or "")
+
+
 def delete(spec: list[str]) -> str | None:
     """Remove the rule; None when done or when it is not there (idempotent), else the error."""
     p = _run("-D", spec)
-    if p.returncode == 0:
+    return _deleted(p.returncode, p.stderr or p.stdout)
+
+
+def _deleted(code: int, out: str) -> str | None:
+    if code == 0:
         return None
-    text = " ".join((p.stderr or p.stdout).split())
+    text = " ".join(out.split())
     if "does a matching rule exist" in text or "No chain/target/match" in text or "Bad rule" in text:
         return None
     return "iptables: " + text[:300]

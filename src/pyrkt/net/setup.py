@@ -142,14 +142,16 @@ def teardown(pod_dir: str) -> list[str]:
         for att in reversed(state.get("attachments") or []):
             if att.get("result") is None or att.get("deleted"):
                 continue  # never added, or already deleted
-            masq_err = masq.delete(att["masq_rule"]) if att.get("masq_rule") else None
-            if masq_err:
-                errors.append(f"network {att['name']}: {masq_err}")
-                continue
+            # the pod's masquerade rule goes while the plugins' DEL runs (independent)
+            pending = masq.start_delete(att["masq_rule"]) if att.get("masq_rule") else None
             # an ADD that failed (result still {}): its plugins' DEL errors mean nothing more
             # (a plugin missing from CNI_PATH, a config its own ADD refused), so it counts as deleted
             errs = cni.delete(att["conflist"], str(state.get("container_id", "")), ns, att["ifname"], att.get("args", ""),
                               runtime_config=att.get("runtime_config"), result=att.get("result") or None)
+            masq_err = masq.finish_delete(pending, att["masq_rule"]) if att.get("masq_rule") else None
+            if masq_err:
+                errors.append(f"network {att['name']}: {masq_err}")
+                continue
             if errs and att.get("result"):
                 errors.extend(errs)  # kept: the next teardown (rkt gc) tries again
             else:

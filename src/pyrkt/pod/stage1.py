@@ -510,16 +510,20 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
                 break
             if pid == init_pid:
                 break
+        net_down = None
+        net_errors: list[str] = []
         if cni:
+            import threading
+
             from pyrkt.net.setup import teardown
 
             if own_pidns >= 0:
-                sc.setns(own_pidns, sc.CLONE_NEWPID)
+                sc.setns(own_pidns, sc.CLONE_NEWPID)  # back in our pid namespace: threads work again
                 os.close(own_pidns)
-            for err in teardown(pod_dir):
-                print(f"rkt: tearing down the pod's networks: {err}", file=sys.stderr)
-            for sock in port_socks:
-                sock.close()
+            # the networks go while the apps' containers and mounts do: independent, and both
+            # mostly wait (on the plugins, on umount)
+            net_down = threading.Thread(target=lambda: net_errors.extend(teardown(pod_dir)), name="cni-del")
+            net_down.start()
         for s, h in old.items():
             signal.signal(s, h)
         for fd in saved + [devnull] + ([master] if master >= 0 else []):
@@ -527,6 +531,12 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
         for log in logs:
             log.close()
         cleanup_apps(pod_dir, [a["name"] for a in apps], unmount=not runtime["no_overlay"] or bool(users))
+        if net_down is not None:
+            net_down.join()
+            for err in net_errors:
+                print(f"rkt: tearing down the pod's networks: {err}", file=sys.stderr)
+            for sock in port_socks:
+                sock.close()
     for app in apps:
         code = codes.get(app["name"], 0)
         if code != 0:
