@@ -44,8 +44,24 @@ rkt run --net=host example.com/busybox --exec=/bin/sh -- -c 'exit 3' 2>/dev/null
 echo "rkt run exited with $?"
 set -e
 
-say "rkt list"
+say "a web server on the default network (no --net): its port forwarded with --port, fetched from 127.0.0.1"
+"$VENV/python" -m pyrkt.devtools.busybox --aci "$out/web.aci" example.com/web --port=http:tcp:80 \
+  /bin/sh -c 'mkdir -p /www; echo "<h1>Hello from a pyrkt pod on the default network</h1>" > /www/index.html
+    exec httpd -f -p 80 -h /www' >/dev/null
+rkt fetch "$out/web.aci" >/dev/null 2>&1
+web_port=$("$VENV/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+rkt run --port=http:"$web_port" --uuid-file-save="$out/web.uuid" example.com/web 2>/dev/null &
+web_pid=$!
+until [ -s "$out/web.uuid" ]; do sleep 0.1; done
+rkt status --wait-ready=30s "$(cat "$out/web.uuid")" >/dev/null
+echo "rkt run --port=http:$web_port example.com/web   ->   GET http://127.0.0.1:$web_port/:"
+"$VENV/python" -c 'import sys, urllib.request; print("  " + urllib.request.urlopen(sys.argv[1], timeout=10).read().decode().strip())' \
+  "http://127.0.0.1:$web_port/"
+
+say "rkt list   (NETWORKS: the pod's address on the default network, 172.16.28.0/24)"
 rkt list
+rkt stop "$(cat "$out/web.uuid")" >/dev/null
+wait "$web_pid" || true
 
 say "rkt image list"
 rkt image list

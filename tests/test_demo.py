@@ -26,7 +26,9 @@ def test_demo_runs_pods_with_rkt_run(tmp_path):
     assert "reader read: written by writer" in text
     assert "and on the host: written by writer" in text
     assert "rkt run exited with 3" in text
-    assert text.count("Garbage collecting pod") == 3
+    assert "<h1>Hello from a pyrkt pod on the default network</h1>" in text  # --port, from 127.0.0.1
+    assert "default:ip4=172.16.28." in text
+    assert text.count("Garbage collecting pod") == 4
     # the demo cleans up after itself: no pod is left mounted
     with open("/proc/self/mounts") as f:
         assert str(out) not in f.read()

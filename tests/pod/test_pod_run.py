@@ -400,7 +400,7 @@ BAD = [
     (["run", H, BB, "--mount", "volume=nothere,target=/x"], "no --volume named"),
     (["run", H, "--volume=v,kind=host,source=/no/such/dir", BB], "does not exist"),
     (["run", H, "--interactive", BB, BB], "--interactive"),
-    (["run", "--net=default", BB], "not supported yet"),
+    (["run", "--net=nosuchnet-pyrkt", BB], "network nosuchnet-pyrkt not found"),
     (["status", "ffffffff"], "no matches"),
 ]
 

@@ -66,7 +66,7 @@ def build_bundle(bundle: str, args: list[str], terminal: bool = False, rootfs: s
     return bundle
 
 
-def build_aci(path: str, name: str, args: list[str], version: str = "1.0") -> str:
+def build_aci(path: str, name: str, args: list[str], version: str = "1.0", ports: list[dict[str, object]] | None = None) -> str:
     """An unsigned ACI (a tar of `manifest` and `rootfs/`) whose app runs `args`.
 
     The tar is written to a temporary name and renamed, so an interrupted
@@ -85,7 +85,7 @@ def build_aci(path: str, name: str, args: list[str], version: str = "1.0") -> st
             {"name": "os", "value": "linux"},
             {"name": "arch", "value": "amd64"},
         ],
-        "app": {"exec": list(args), "user": "0", "group": "0"},
+        "app": {"exec": list(args), "user": "0", "group": "0", **({"ports": ports} if ports else {})},
         "annotations": [{"name": "description", "value": "busybox from Debian's busybox-static, built by pyrkt"}],
     }
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,12 +101,16 @@ def build_aci(path: str, name: str, args: list[str], version: str = "1.0") -> st
 
 
 def main(argv: list[str]) -> int:
-    """`python -m pyrkt.devtools.busybox BUNDLE [ARGS…]` or `… --aci FILE NAME [ARGS…]`."""
+    """`python -m pyrkt.devtools.busybox BUNDLE [ARGS…]` or `… --aci FILE NAME [--port=NAME:PROTO:PORT…] [ARGS…]`."""
     if argv[:1] == ["--aci"]:
+        ports: list[dict[str, object]] = []
+        while len(argv) > 3 and argv[3].startswith("--port="):  # --port=NAME:PROTOCOL:PORT, the app's ports
+            pname, proto, num = argv.pop(3)[len("--port="):].split(":")
+            ports.append({"name": pname, "protocol": proto, "port": int(num)})
         if len(argv) < 3:
             print("usage: python -m pyrkt.devtools.busybox --aci FILE NAME [ARGS…]", file=sys.stderr)
             return 2
-        print(build_aci(argv[1], argv[2], argv[3:] or ["/bin/sh"]))
+        print(build_aci(argv[1], argv[2], argv[3:] or ["/bin/sh"], ports=ports))
         return 0
     if not argv:
         print("usage: python -m pyrkt.devtools.busybox BUNDLE [ARGS…]", file=sys.stderr)

@@ -326,6 +326,8 @@ class PodSpec:
     logs: bool = False
     stage1: list[tuple[str, str]] = field(default_factory=list)
     insecure_seccomp: bool = False  # the global --insecure-options=seccomp: no seccomp filter at all
+    local_config: str = "/etc/rkt"  # the global --local-config and --system-config: where net.d is
+    system_config: str = "/usr/lib/rkt"
 
 
 # pod-level flags: name -> (takes value, repeatable)
@@ -414,6 +416,25 @@ def _apply_app_flag(app: AppSpec, name: str, value: str) -> None:
         raise GrammarError("--caps-retain and --caps-remove cannot be used together")
 
 
+def _apply_net_flag(pod: PodSpec, name: str, value: str) -> None:
+    """--hosts-entry, --net, --port: checked by pyrkt.net.spec's parsers, kept as given."""
+    from pyrkt.net import spec as netspec
+
+    try:
+        if name == "hosts-entry":
+            netspec.parse_hosts_entry(value)
+            pod.hosts_entries.append(value)
+        elif name == "net":
+            netspec.parse_nets([value])
+            pod.net = (pod.net or []) + [n for n in value.split(",") if n]
+            netspec.parse_nets(pod.net)
+        else:
+            netspec.parse_port(value)
+            pod.ports.append(value)
+    except netspec.NetSpecError as exc:
+        raise GrammarError(str(exc)) from None
+
+
 def _apply_pod_flag(pod: PodSpec, name: str, value: str) -> None:
     if name == "volume":
         vol = parse_volume(value)
@@ -440,14 +461,8 @@ def _apply_pod_flag(pod: PodSpec, name: str, value: str) -> None:
         pod.dns_opt.append(value)
     elif name == "dns-domain":
         pod.dns_domain = value
-    elif name == "hosts-entry":
-        if value != "host":
-            ip, eq, host = value.partition("=")
-            if not eq or not ip or not host:
-                raise GrammarError(f"--hosts-entry: {value!r} is not IP=HOSTNAME or host")
-        pod.hosts_entries.append(value)
-    elif name == "net":
-        pod.net = (pod.net or []) + [n for n in value.split(",") if n]
+    elif name in ("hosts-entry", "net", "port"):
+        _apply_net_flag(pod, name, value)
     elif name == "ipc":
         if value not in ("auto", "private", "parent"):
             raise GrammarError(f"--ipc: {value!r} is not auto, private or parent")
@@ -466,8 +481,6 @@ def _apply_pod_flag(pod: PodSpec, name: str, value: str) -> None:
         pod.pod_manifest = value
     elif name == "mds-register":
         pod.mds_register = parse_bool(value, "--mds-register")
-    elif name == "port":
-        pod.ports.append(value)
     elif name == "quiet":
         pod.quiet = parse_bool(value, "--quiet")
     elif name == "logs":

@@ -12,7 +12,7 @@ import time
 
 from pyrkt import fastjson
 from pyrkt.pod.grammar import GrammarError, PodSpec
-from pyrkt.pod.prepare import PrepareError, ResolvedImage, check_net, plan, write_pod_files
+from pyrkt.pod.prepare import PrepareError, ResolvedImage, plan, write_pod_files
 from pyrkt.pod.store import Pod, PodError, PodStore
 from pyrkt.records import dataclass
 
@@ -27,6 +27,23 @@ if TYPE_CHECKING:
 def _loads(text: str) -> Any:
     """json.loads through pyrkt.fastjson: `import json` (with re) costs ~6 ms of every rkt run."""
     return fastjson.loads(text)
+
+
+def _check_networks(values: list[str] | None, local_config: str, system_config: str) -> None:
+    """Refuse a bad or unknown --net before a pod is made (the networks are joined when it runs)."""
+    from pyrkt.net.spec import NetSpecError, mode
+
+    try:
+        if mode(values) != "cni":
+            return
+    except NetSpecError as exc:
+        raise PrepareError(str(exc)) from None
+    from pyrkt.net.setup import NetError, plan as net_plan
+
+    try:
+        net_plan(values, [], local_config, system_config)
+    except NetError as exc:
+        raise PrepareError(str(exc)) from None
 
 
 def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: Any) -> list[ResolvedImage]:
@@ -88,8 +105,7 @@ def _prepare(data_dir: str, spec: PodSpec, fetch_opts: Any, for_run: bool) -> Po
     nobody may run-prepared a pod that `rkt run` is about to run, and it saves a
     rename.
     """
-    if spec.net is not None:
-        check_net(spec.net)
+    _check_networks(spec.net, spec.local_config, spec.system_config)
     env_files = _read_env_files(spec)
     images = _resolve_images(data_dir, spec, fetch_opts) if not spec.pod_manifest else []
     store = PodStore(data_dir)
@@ -101,8 +117,6 @@ def _prepare(data_dir: str, spec: PodSpec, fetch_opts: Any, for_run: bool) -> Po
             manifest, runtime = _from_pod_manifest(data_dir, spec, pod.uuid)
         else:
             manifest, runtime = plan(spec, images, pod.uuid, dict(os.environ), env_files)
-        if for_run and spec.net is not None:
-            runtime["net_explicit"] = True  # `rkt run --net=default` is an error, an implicit default a warning
         write_pod_files(pod, manifest, runtime)
         if runtime["no_overlay"]:
             _copy_rootfses(data_dir, pod, runtime)
@@ -128,7 +142,8 @@ def _from_pod_manifest(data_dir: str, spec: PodSpec, uuid: str) -> tuple[dict[st
         raise PrepareError(f"--pod-manifest {spec.pod_manifest}: {exc}") from None
     if not isinstance(pm, dict) or pm.get("acKind") != "PodManifest":
         raise PrepareError(f"--pod-manifest {spec.pod_manifest}: not an appc PodManifest")
-    sub = PodSpec(net=spec.net, no_overlay=spec.no_overlay, interactive=spec.interactive, pull_policy="new")
+    sub = PodSpec(net=spec.net, no_overlay=spec.no_overlay, interactive=spec.interactive, pull_policy="new",
+                  local_config=spec.local_config, system_config=spec.system_config)
     for v in pm.get("volumes") or []:
         sub.volumes.append(Volume.from_json(v))
     for a in pm.get("apps") or []:
@@ -189,17 +204,18 @@ def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool, overrides: 
         runtime["interactive"] = interactive
     if runtime["interactive"] and len(runtime["apps"]) > 1:
         raise PodError("--interactive can only be used with a single app")
-    mode = check_net(runtime["net"])
-    if mode == "default":
-        if runtime.get("net_explicit"):
-            raise PodError("--net=default: the default CNI network is not supported yet: use --net=host or --net=none")
-        import sys
+    from pyrkt.net.spec import NetSpecError, mode
 
-        print("rkt: the default (CNI) network is not supported yet: the pod has only loopback, as with --net=none; "
-              "pass --net=host or --net=none to silence this", file=sys.stderr)
-        runtime["net"] = "none"
-    else:
-        runtime["net"] = mode
+    try:
+        values = runtime["net"] if isinstance(runtime["net"], list) or runtime["net"] is None else [runtime["net"]]
+        runtime["net"] = mode(values)  # host, none or cni: what stage1 does
+    except NetSpecError as exc:
+        pod.unlock()
+        raise PodError(str(exc)) from None
+    runtime["net_values"] = values
+    if runtime.get("ports") and runtime["net"] != "cni":
+        pod.unlock()
+        raise PodError(f"--port needs a CNI network: the pod's network is --net={runtime['net']}")
     try:
         return run_pod(pod, runtime, show_logs)
     finally:
@@ -224,6 +240,7 @@ class PodInfo:
     apps: list[dict[str, str]]  # name, image_name, image_id
     exit_codes: dict[str, int]
     networks: str = ""
+    network_list: list[dict[str, str]] | None = None
 
 
 def info(pod: Pod) -> PodInfo:
@@ -240,8 +257,18 @@ def info(pod: Pod) -> PodInfo:
         except ValueError:
             pass
     pid = pod.pid()
+    nets: list[dict[str, str]] = []
+    text = pod.read("networks.json")
+    if text:
+        try:
+            from pyrkt.net.setup import summary
+
+            nets = summary(_loads(text))
+        except (ValueError, KeyError, TypeError):
+            nets = []
     return PodInfo(pod.uuid, state, pod.created(), pod.started(), pid, apps,
-                   pod.exit_codes() if state in ("exited", "exited garbage") else {})
+                   pod.exit_codes() if state in ("exited", "exited garbage") else {},
+                   ",".join(f"{n['netName']}:ip4={n['ip']}" for n in nets), nets)
 
 
 def wait(pod: Pod, timeout: float | None, ready: bool = False) -> None:
@@ -281,6 +308,8 @@ def _destroy(pod: Pod, log: Log) -> bool:
     """Remove a pod's files: apps' containers and mounts first, lazily. False if something stayed."""
     from pyrkt.pod.stage1 import cleanup_apps
 
+    if not _teardown_networks(pod, log):
+        return False
     apps_dir = pod.file("apps")
     names = sorted(os.listdir(apps_dir)) if os.path.isdir(apps_dir) else []
     cleanup_apps(pod.path, names, unmount=True)
@@ -303,6 +332,18 @@ def _destroy(pod: Pod, log: Log) -> bool:
         return False
     log(f"Unable to remove pod {pod.uuid}: {err}")  # pragma: no cover
     return False
+
+
+def _teardown_networks(pod: Pod, log: Log) -> bool:
+    """CNI DEL of whatever networks the pod may still have (idempotent); False if a plugin failed."""
+    if not (os.path.exists(pod.file("networks.json")) or os.path.lexists(pod.file("netns"))):
+        return True
+    from pyrkt.net.setup import teardown
+
+    errors = teardown(pod.path)
+    for err in errors:
+        log(f"Tearing down the networks of pod {pod.uuid}: {err}")
+    return not errors
 
 
 def rm(pod: Pod, log: Log) -> None:
@@ -336,6 +377,7 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
                 log(f"Moving pod {pod.uuid!r} to garbage")
                 pod.move("exited-garbage")
                 pod.write("gcmarked", repr(now))
+                _teardown_networks(pod, log)  # the pod is dead (its lock was free): its networks go now
             elif pod.directory == "prepare":
                 log(f"Moving failed prepare {pod.uuid!r} to garbage")
                 pod.move("garbage")

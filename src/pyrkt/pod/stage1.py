@@ -19,7 +19,6 @@ import time
 
 from pyrkt.linux import syscalls as sc
 from pyrkt import fastjson  # json.dumps' output through _json alone: `import json` pulls in re (~6 ms)
-from pyrkt.pod.prepare import DEFAULT_HOSTS
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annotations are strings
 if TYPE_CHECKING:
@@ -115,20 +114,6 @@ def unmount_rootfs(pod_dir: str, app_name: str) -> None:
             time.sleep(0.05)
 
 
-def _lo_up() -> None:
-    import fcntl
-    import socket
-    import struct
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        ifreq = struct.pack("16sh", b"lo", 0)
-        flags = struct.unpack("16sh", fcntl.ioctl(s.fileno(), 0x8913, ifreq))[1]  # SIOCGIFFLAGS
-        fcntl.ioctl(s.fileno(), 0x8914, struct.pack("16sh", b"lo", flags | 1))  # SIOCSIFFLAGS, IFF_UP
-    finally:
-        s.close()
-
-
 def _pod_init(hostname: str, new_net: bool, ready_w: int) -> None:
     """Pid 1 of the pod: never returns."""
     code = 0
@@ -136,7 +121,9 @@ def _pod_init(hostname: str, new_net: bool, ready_w: int) -> None:
         sc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: die with `rkt run`
         sc.sethostname(hostname)
         if new_net:
-            _lo_up()
+            from pyrkt.net.loopback import lo_up
+
+            lo_up()
         stopping = [False]
 
         def on_term(signum: int, _frame: object) -> None:
@@ -281,26 +268,23 @@ def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, 
     return spec
 
 
-def write_etc_files(pod_dir: str, runtime: dict[str, Any], apps_rootfs: list[str]) -> None:
-    hosts = runtime.get("hosts")
-    text = None
-    if hosts == "host":
-        with open("/etc/hosts") as f:
-            text = f.read()
-    elif hosts:
-        text = hosts
-    elif not all(os.path.exists(os.path.join(r, "etc/hosts")) for r in apps_rootfs):
-        text = DEFAULT_HOSTS + f"127.0.0.1\t{runtime['hostname']}\n"
+def write_etc_files(pod_dir: str, runtime: dict[str, Any], apps_rootfs: list[str],
+                    attachments: list[dict[str, Any]] | None = None) -> None:
+    """The pod's hosts and resolv.conf (see pyrkt.net.hosts and pyrkt.net.dns), bound into every app."""
+    from pyrkt.net import dns, hosts
+
+    pod_ip = None
+    results: list[dict[str, Any]] = []
+    if attachments:
+        from pyrkt.net.setup import pod_ip as first_ip
+
+        pod_ip = first_ip(attachments)
+        results = [a["result"] for a in attachments if a.get("result")]
+    text = hosts.choose(runtime.get("hosts"), runtime["hostname"], pod_ip, apps_rootfs)
     if text is not None:
         with open(os.path.join(pod_dir, "hosts"), "w") as f:
             f.write(text)
-    resolv = runtime.get("resolv")
-    if resolv == "host" or (resolv is None and runtime["net"] == "host"):
-        if os.path.exists("/etc/resolv.conf"):
-            with open("/etc/resolv.conf") as f:
-                resolv = f.read()
-        else:
-            resolv = None
+    resolv = dns.choose(runtime.get("resolv"), runtime["net"], results)
     if resolv:
         with open(os.path.join(pod_dir, "resolv.conf"), "w") as f:
             f.write(resolv)
@@ -427,7 +411,9 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
             rootfses.append(os.path.join(pod_dir, "apps", app["name"], "rootfs"))
         else:
             rootfses.append(mount_overlay(pod_dir, app))
-    write_etc_files(pod_dir, runtime, rootfses)
+    cni = runtime["net"] == "cni"
+    if not cni:
+        write_etc_files(pod_dir, runtime, rootfses)
     # the apps' bundles: with --private-users through a view their root can traverse (userns.expose)
     bundles = userns.expose(pod_dir) if users else pod_dir
     net = runtime["net"]
@@ -453,7 +439,23 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
     runtime["tty"] = interactive.wanted(runtime["interactive"])
     runtime["tty_size"] = interactive.terminal_size() if runtime["tty"] else None
     master = -1
+    port_socks: list[Any] = []
+    own_pidns = -1
     try:
+        if cni:
+            from pyrkt.net import setup as netsetup
+
+            try:
+                attachments = netsetup.plan(runtime.get("net_values"), runtime.get("ports") or [],
+                                            runtime.get("local_config", "/etc/rkt"), runtime.get("system_config", "/usr/lib/rkt"))
+                port_socks = netsetup.reserve_ports(runtime.get("ports") or [])
+                attachments = netsetup.setup(pod_dir, uuid, init_pid, attachments)
+            except netsetup.NetError as exc:
+                raise Stage1Error(str(exc)) from None
+            write_etc_files(pod_dir, runtime, rootfses, attachments)
+            # creating an app joins its pid namespace for our children: the CNI plugins that
+            # delete the networks at exit must be forked in ours (the pod's is gone by then)
+            own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
         if runtime.get("mds_register"):  # apps get AC_METADATA_URL (pyrkt.pod.mds); needs the pod's network up
             from pyrkt.pod import mds
 
@@ -523,6 +525,20 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
                 break
             if pid == init_pid:
                 break
+        net_down = None
+        net_errors: list[str] = []
+        if cni:
+            import threading
+
+            from pyrkt.net.setup import teardown
+
+            if own_pidns >= 0:
+                sc.setns(own_pidns, sc.CLONE_NEWPID)  # back in our pid namespace: threads work again
+                os.close(own_pidns)
+            # the networks go while the apps' containers and mounts do: independent, and both
+            # mostly wait (on the plugins, on umount)
+            net_down = threading.Thread(target=lambda: net_errors.extend(teardown(pod_dir)), name="cni-del")
+            net_down.start()
         for s, h in old.items():
             signal.signal(s, h)
         for fd in saved + [devnull] + ([master] if master >= 0 else []):
@@ -530,6 +546,12 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
         for log in logs:
             log.close()
         cleanup_apps(pod_dir, [a["name"] for a in apps], unmount=not runtime["no_overlay"] or bool(users))
+        if net_down is not None:
+            net_down.join()
+            for err in net_errors:
+                print(f"rkt: tearing down the pod's networks: {err}", file=sys.stderr)
+            for sock in port_socks:
+                sock.close()
     for app in apps:
         code = codes.get(app["name"], 0)
         if code != 0:

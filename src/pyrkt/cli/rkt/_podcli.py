@@ -88,20 +88,18 @@ def fetch_options(opts: GlobalOptions, pull_policy: str):  # type: ignore[no-unt
 def check_spec(spec: Any, opts: GlobalOptions) -> None:
     """Refuse what pyrkt cannot do (one line, exit 254) and apply the global options a pod needs.
 
-    Refused, and why: --port needs a contained CNI network (not implemented:
-    pods get --net=host or --net=none); --mds-register with --net=host (the
-    service tells pods apart by their address). The --stage1-* flags are accepted and
+    Refused, and why: --mds-register with --net=host (the metadata service
+    tells pods apart by their address). The --stage1-* flags are accepted and
     ignored with a warning: pyrkt's stage1 is built in.
     """
     from pyrkt.cli.rkt.common import warn
 
-    if spec.ports:
-        raise RktError("--port needs a contained (CNI) network, which pyrkt does not support yet")
     if spec.mds_register and spec.net == ["host"]:
         raise RktError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
     if spec.stage1:
         warn(f"--{spec.stage1[0][0]} ignored: pyrkt has one built-in stage1")
     spec.insecure_seccomp = opts.insecure("seccomp")
+    spec.local_config, spec.system_config = opts.local_config, opts.system_config
 
 
 def each_pod(data_dir: str, prefixes: list[str], act: Callable[[Pod], None]) -> int:

@@ -41,7 +41,7 @@ def tabwrite(rows: list[list[str]], tabwidth: int = 8, padding: 1 = 1) -> str:  
 
 
 def to_json(i) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    d: dict[str, object] = {"name": i.uuid, "state": i.state, "networks": [], "app_names": [a["name"] for a in i.apps]}
+    d: dict[str, object] = {"name": i.uuid, "state": i.state, "networks": i.network_list or [], "app_names": [a["name"] for a in i.apps]}
     if i.created is not None:
         d["created_at"] = int(i.created * 1e9)
     if i.started is not None:

@@ -15,7 +15,8 @@ USAGE = """Usage: rkt run [--volume=name,kind=host,...] [--mount volume=VOL,targ
 Run image(s) in a pod in rkt.
 
 Pod flags: --volume --set-env --set-env-file --inherit-env --interactive --hostname --dns --dns-search
-  --dns-opt --dns-domain --hosts-entry --net=host|none --ipc=auto|private|parent --no-overlay
+  --dns-opt --dns-domain --hosts-entry --net=default|default-restricted|host|none|all|NAME[:K=V;…]
+  --port=NAME:[HOSTIP:]HOSTPORT --ipc=auto|private|parent --no-overlay
   --private-users --pull-policy=new|update|never --uuid-file-save --pod-manifest --logs
 Per-app flags (after the image they apply to): --exec --name --user --group --supplementary-gids
   --working-dir --readonly-rootfs --mount --environment --user-annotation --user-label --cpu --memory

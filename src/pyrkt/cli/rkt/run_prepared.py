@@ -19,7 +19,8 @@ Run a prepared application pod in rkt.
 
 Flags:
   --interactive[=BOOL]   the app gets the terminal (one app only)
-  --net=host|none        the pod's network (as rkt run; CNI networks are not supported)
+  --net=NET[,NET…]       the pod's networks (as rkt run: default, default-restricted, host, none, all,
+                         named networks from <local-config>/net.d, NAME:K=V;K2=V2 for CNI_ARGS)
   --dns=IP (repeatable, or "host"), --dns-search=DOMAIN, --dns-opt=OPT, --dns-domain=DOMAIN
   --hostname=NAME        the pod's host name (default rkt-<uuid>, or what prepare was given)
   --mds-register         register the pod with `rkt metadata-service` (not with --net=host)
@@ -31,10 +32,12 @@ FLAGS = (Flag("interactive"), Flag("net", takes_value=True, repeat=True), Flag("
          Flag("hostname", takes_value=True))
 
 
-def overrides(values: dict[str, Any]) -> dict[str, Any]:
+def overrides(values: dict[str, Any], opts: GlobalOptions | None = None) -> dict[str, Any]:
     """runtime.json keys the flags set; only the flags given on the command line override."""
+    from pyrkt.net.dns import resolv_conf
     from pyrkt.pod.grammar import GrammarError, PodSpec, _apply_pod_flag
-    from pyrkt.pod.prepare import PrepareError, check_net, resolv_conf
+    from pyrkt.pod.pods import _check_networks
+    from pyrkt.pod.prepare import PrepareError
 
     spec = PodSpec()
     try:
@@ -44,14 +47,15 @@ def overrides(values: dict[str, Any]) -> dict[str, Any]:
         for name in ("hostname", "dns-domain"):
             if values.get(name.replace("-", "_")) is not None:
                 _apply_pod_flag(spec, name, str(values[name.replace("-", "_")]))
-        if spec.net is not None:
-            check_net(spec.net)
+        if spec.net is not None and opts is not None:
+            _check_networks(spec.net, opts.local_config, opts.system_config)
     except (GrammarError, PrepareError) as exc:
         raise RktError(str(exc)) from None
     out: dict[str, Any] = {}
     if spec.net is not None:
         out["net"] = spec.net
-        out["net_explicit"] = True
+    if opts is not None:  # the networks are looked up where this command says, as rkt does
+        out["local_config"], out["system_config"] = opts.local_config, opts.system_config
     if spec.hostname is not None:
         out["hostname"] = spec.hostname
     resolv = resolv_conf(spec.dns, spec.dns_search, spec.dns_opt, spec.dns_domain)
@@ -68,7 +72,7 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     values, rest = parsed
     if len(rest) != 1:
         raise RktError("run-prepared takes exactly one pod UUID")
-    extra = overrides(values)
+    extra = overrides(values, opts)
     if values["mds_register"]:
         import json
 
