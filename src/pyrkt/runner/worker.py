@@ -42,6 +42,36 @@ def running_workers(policy: Policy, general: list[str]) -> dict[str, str]:
     return found
 
 
+def _starttime(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: with the pid, it names one process for the machine's uptime."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except OSError:
+        return ""
+    fields = data.rsplit(")", 1)[-1].split()
+    return fields[19] if len(fields) > 19 else ""
+
+
+def pod_pid(policy: Policy, general: list[str], uuid: str) -> int:
+    code, out = secure.run_rkt([policy.rkt, *general, "status", uuid], capture=True)
+    for line in out.decode(errors="replace").splitlines():
+        if line.startswith("pid="):
+            try:
+                return int(line[4:])
+            except ValueError:
+                return -1
+    return -1
+
+
+def _alive(record: str) -> str:
+    """The UUID of a worker record `UUID PID STARTTIME` whose pod init still runs, else ''."""
+    parts = record.split()
+    if len(parts) == 3 and parts[1].isdigit() and _starttime(int(parts[1])) == parts[2]:
+        return parts[0]
+    return ""
+
+
 def _ids(plan: command.Plan) -> tuple[str, str]:
     uid = gid = ""
     for f in plan.app_flags():
@@ -135,6 +165,12 @@ def _start(policy: Policy, plan: command.Plan, dfd: int, state_dir: str, verbose
     return uuid
 
 
+def _record(policy: Policy, plan: command.Plan, dfd: int, state_dir: str, key: str, uuid: str) -> None:
+    pid = pod_pid(policy, plan.general, uuid)
+    tmp = secure.write_private(dfd, state_dir, "tmp", f"{uuid} {pid} {_starttime(pid) if pid > 0 else 'x'}")
+    os.rename(os.path.basename(tmp), f"worker-{key}", src_dir_fd=dfd, dst_dir_fd=dfd)
+
+
 def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_run: bool, prepare_only: bool) -> int:
     """Find or start the user's worker for the image, then enter it (or, with --prepare, only start it)."""
     assert plan.identity is not None
@@ -152,16 +188,22 @@ def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_r
     pfd = -1
     try:
         fcntl.flock(sfd, fcntl.LOCK_EX)
-        uuid = ""
+        record = ""
         try:
             rfd = os.open(f"worker-{key}", os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
-            uuid = os.read(rfd, 100).decode().strip()
+            record = os.read(rfd, 200).decode().strip()
             os.close(rfd)
         except OSError:
             pass
         name = f"worker-{plan.identity.uid}"
+        # the pod init's pid and start time, recorded at start, say it still runs without
+        # running rkt; otherwise `rkt list` decides
+        uuid = _alive(record)
+        known = bool(uuid)
+        if not uuid and record:
+            uuid = record.split()[0]
         while True:
-            if uuid and running_workers(policy, plan.general).get(uuid) == name:
+            if uuid and (known or running_workers(policy, plan.general).get(uuid) == name):
                 pfd = _open_lock(dfd, f"pod-{uuid}")
                 fcntl.flock(pfd, fcntl.LOCK_SH)
                 # rktrunner-gc may have stopped it between our look and our lock: it unlinks the file
@@ -170,12 +212,14 @@ def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_r
                 except OSError:
                     same = False
                 if same:
+                    if not known:  # found by `rkt list`: record its init for the next time
+                        _record(policy, plan, dfd, state_dir, key, uuid)
                     break
                 os.close(pfd)
                 pfd = -1
             uuid = _start(policy, plan, dfd, state_dir, verbose)
-            tmp = secure.write_private(dfd, state_dir, "tmp", uuid)
-            os.rename(os.path.basename(tmp), f"worker-{key}", src_dir_fd=dfd, dst_dir_fd=dfd)
+            known = True
+            _record(policy, plan, dfd, state_dir, key, uuid)
         os.utime(pfd)
     finally:
         fcntl.flock(sfd, fcntl.LOCK_UN)
