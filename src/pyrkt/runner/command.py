@@ -109,6 +109,10 @@ class Plan:
 
     def app_flags(self) -> list[str]:
         flags = list(self.image_opts)
+        # batch mode: the app reads rkt-run's stdin (scripts behind rkt-run-helper read pipes),
+        # unless the policy says otherwise; -i gives it the terminal instead
+        if self.mode == "batch" and not any(o == "--stdin" or o.startswith("--stdin=") for o in self.image_opts):
+            flags.append("--stdin=stream")
         if self.cwd:
             flags.append(f"--working-dir={self.cwd}")
         ident = self.identity
