@@ -54,9 +54,11 @@ class Installed:
         e = {"PATH": "/usr/bin:/bin", "HOME": user.pw_dir, "LANG": "C"}
         e.update(env or {})
         exe = cmd if cmd.startswith("/") else os.path.join(self.bin, cmd)
-        argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--", exe, *args]
-        return subprocess.run(argv, capture_output=True, text=True, env=e, cwd=cwd or user.pw_dir, input=stdin,
-                              timeout=timeout)
+        # the environment is set by `env -i` right before rkt-run: hostile values must not reach setpriv itself
+        argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--",
+                "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in e.items()), exe, *args]
+        return subprocess.run(argv, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=cwd or user.pw_dir,
+                              input=stdin, timeout=timeout)
 
 
 def _useradd(name: str, home: str) -> pwd.struct_passwd:
