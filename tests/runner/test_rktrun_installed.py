@@ -182,6 +182,12 @@ def test_helper_symlinks_and_shebang_script(installed: Installed) -> None:
 
 
 def test_install_is_root_owned_and_idempotent(installed: Installed) -> None:
+    import subprocess
+
+    from conftest import ROOT
+
+    env = dict(os.environ, PREFIX=installed.prefix, CONFIG=installed.config, STATE=installed.state)
+    subprocess.run(["bash", os.path.join(ROOT, "scripts", "install-rktrun.sh")], env=env, check=True)  # a second time
     st = os.stat(os.path.join(installed.bin, "rkt-run"))
     assert st.st_uid == 0 and st.st_mode & stat.S_ISUID
     lib = os.path.join(installed.prefix, "lib", "pyrkt-rktrun")
@@ -191,3 +197,6 @@ def test_install_is_root_owned_and_idempotent(installed: Installed) -> None:
             assert s.st_uid == 0 and not s.st_mode & 0o022
     assert not os.path.islink(os.path.join(lib, "pyrkt"))  # a copy, not the checkout
     assert oct(os.stat(installed.state).st_mode & 0o777) == "0o700"
+    base(installed)
+    r = installed.run(installed.users[0], "-e", "/bin/id", "bb")
+    assert r.returncode == 0 and f"uid={installed.users[0].pw_uid}" in r.stdout, r.stderr

@@ -142,7 +142,8 @@ def _start(policy: Policy, plan: command.Plan, dfd: int, state_dir: str, verbose
             secure.remove_private(dfd, env_file)
     if not uuid:
         raise RunnerError(f"the worker pod for {plan.image} did not start")
-    base = [policy.rkt, *plan.general, "enter", f"--app={name}", uuid]
+    # as root in the pod (the app itself runs as the user): fixed scripts, data on stdin
+    base = [policy.rkt, *plan.general, "enter", f"--app={name}", "--user=0", "--group=0", uuid]
     setup = []
     if plan.passwd:
         setup.append(("cat >> /etc/passwd", "".join(x + "\n" for x in plan.passwd).encode()))
