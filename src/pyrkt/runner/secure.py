@@ -132,6 +132,7 @@ def run_rkt(argv: list[str], stdin: int | None = None, capture: bool = False) ->
                 os.close(r)
             become_root()
             os.umask(0o022)
+            os.chdir("/")  # rkt never works in a directory the user chose (the app's cwd is --working-dir)
             os.execve(argv[0], argv, env)
         except BaseException as exc:
             os.write(2, f"rkt-run: cannot run {argv[0]}: {exc}\n".encode())

@@ -114,6 +114,7 @@ def _spawn_detached(argv: list[str]) -> None:
             for fd in (0, 1, 2):
                 os.dup2(null, fd)
             secure.become_root()
+            os.chdir("/")
             os.execve(argv[0], argv, {"PATH": secure.SAFE_PATH})
         finally:
             os._exit(127)
