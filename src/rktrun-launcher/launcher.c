@@ -9,7 +9,7 @@
  *   - copies the user's environment into a sealed memfd on fd 3: the policy
  *     code reads it there as data (templates, environment-update) and nothing
  *     else ever sees it;
- *   - resets signal dispositions and the signal mask, and sets umask 022;
+ *   - resets signal dispositions and the signal mask, sets umask 022 and lifts RLIMIT_FSIZE;
  *   - checks that the interpreter, the installed code (every file under
  *     LIBDIR) and every directory above them are root-owned and not writable
  *     by group or others;
@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -115,6 +116,15 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* limits the user lowered must not make root's writes stop half-way (rkt's store is shared,
+	 * and the memfd below counts too):
+	 * file size unlimited where root may raise it, else up to the hard limit */
+	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
+	if (setrlimit(RLIMIT_FSIZE, &rl) != 0 && getrlimit(RLIMIT_FSIZE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_FSIZE, &rl);
+	}
+
 	/* the user's environment, as data, on fd 3 */
 	int mfd = memfd_create("rkt-run-env", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0)
@@ -149,6 +159,7 @@ int main(int argc, char **argv)
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	umask(022);
 	environ = NULL;
+
 
 	check_chain(PYRKT_PYTHON);
 	check_chain(PYRKT_LIBDIR);

@@ -50,12 +50,12 @@ class Installed:
 
     def run(self, user: pwd.struct_passwd, *args: str, cmd: str = "rkt-run", env: dict[str, str] | None = None,
             cwd: str | None = None, stdin: str | None = None, argv0: str | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+            timeout: float = 60, wrap: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
         e = {"PATH": "/usr/bin:/bin", "HOME": user.pw_dir, "LANG": "C"}
         e.update(env or {})
         exe = cmd if cmd.startswith("/") else os.path.join(self.bin, cmd)
         # the environment is set by `env -i` right before rkt-run: hostile values must not reach setpriv itself
-        argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--",
+        argv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", "--", *wrap,
                 "/usr/bin/env", "-i", *(f"{k}={v}" for k, v in e.items()), exe, *args]
         return subprocess.run(argv, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=cwd or user.pw_dir,
                               input=stdin, timeout=timeout)

@@ -239,3 +239,11 @@ def test_policy_can_still_choose_the_user(inst: Installed) -> None:
     inst.policy(POLICY.replace('run = ["--net=host"]', 'run = ["--net=host"]\nimage = ["--user=0", "--group=0"]'))
     r = inst.run(inst.users[0], "-e", "/bin/id", "bb")
     assert r.returncode == 0 and "uid=0" in r.stdout, r.stderr
+
+
+def test_lowered_file_size_limit_does_not_cut_roots_writes(inst: Installed) -> None:
+    """A soft RLIMIT_FSIZE of 0 would kill rkt-run (SIGXFSZ) half-way through writing the env file or the store."""
+    r = inst.run(inst.users[0], "--set-env", "A=1", "-e", "/bin/sh", "bb", "-c", "id; echo A=$A",
+                 wrap=("prlimit", "--fsize=0:unlimited", "--"))
+    ok_as_user(r, inst)
+    assert "A=1" in r.stdout
