@@ -151,3 +151,28 @@ def test_locate() -> None:
     assert config.locate(text, ("alias", "a.b", "image")) == 3
     assert config.locate(text, ("alias", "c", "image")) == 6
     assert config.locate(text, ("alias", "c", "zzz")) == 5
+
+
+def test_worker_helpers() -> None:
+    import os
+
+    from pyrkt.runner import worker
+
+    assert worker.parse_duration("1h30m") == 5400 and worker.parse_duration("0") == 0 and worker.parse_duration("90s") == 90
+    for bad in ("10", "5x", "m"):
+        with pytest.raises(RunnerError):
+            worker.parse_duration(bad)
+    me = f"u {os.getpid()} {worker._starttime(os.getpid())}"
+    assert worker._alive(me) == "u"
+    assert worker._alive(f"u {os.getpid()} 1") == "" and worker._alive("u") == ""
+
+
+def test_cli_options_stop_at_the_image() -> None:
+    from pyrkt.cli.rktrun import parse_args
+
+    opts, rest = parse_args(["-iv", "--volume=a", "--volume", "b", "-e", "x", "img", "-v", "--config", "/etc/x"])
+    assert opts["interactive"] and opts["verbose"] and opts["volume"] == ["a", "b"] and opts["exec"] == "x"
+    assert rest == ["img", "-v", "--config", "/etc/x"] and "config" not in opts
+    with pytest.raises(RunnerError):
+        parse_args(["--user=0", "img"])
+    assert parse_args(["--", "-x"])[1] == ["-x"]
