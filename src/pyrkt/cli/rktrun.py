@@ -161,6 +161,9 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int) -> int:
             sys.stderr.write(command.display(argv_rkt) + "\n")
             sys.stderr.flush()
         sys.stdout.flush()
+        if env_file is None:
+            sys.stderr.flush()
+            secure.exec_rkt(argv_rkt)  # no env file to remove: rkt takes this process over
         code, _ = secure.run_rkt(argv_rkt)
     finally:
         if env_file:

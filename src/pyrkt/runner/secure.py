@@ -109,6 +109,14 @@ def become_root() -> None:
         os.setresuid(0, 0, 0)
 
 
+def exec_rkt(argv: list[str]) -> None:
+    """Become rkt (as root, fixed environment, cwd /): when nothing is left to clean up afterwards."""
+    become_root()
+    os.umask(0o022)
+    os.chdir("/")
+    os.execve(argv[0], argv, {"PATH": SAFE_PATH})
+
+
 def run_rkt(argv: list[str], stdin: int | None = None, capture: bool = False) -> tuple[int, bytes]:
     """Run rkt as root with a fixed environment; (exit status, captured stdout).
 
