@@ -176,3 +176,10 @@ def test_cli_options_stop_at_the_image() -> None:
     with pytest.raises(RunnerError):
         parse_args(["--user=0", "img"])
     assert parse_args(["--", "-x"])[1] == ["-x"]
+
+
+def test_identity_never_comes_from_the_environment() -> None:
+    p = policy('rkt = "/r"\n[environment]\nWHO = "{{.Username}} {{.Uid}} {{.Gid}} {{.HomeDir}}"\n')
+    plan = build(p, Request("img"), ME, {"Username": "root", "Uid": "0", "Gid": "0", "HomeDir": "/"}, None)
+    assert plan.env == [("WHO", "guestsi 511 511 /home/guestsi")]
+    assert "--user=511" in plan.run_argv("/r", None)

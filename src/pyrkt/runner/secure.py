@@ -26,7 +26,8 @@ def check_trusted(path: str, what: str) -> None:
         try:
             st = os.lstat(cur)
         except OSError as exc:
-            raise RunnerError(f"{what} {path}: {cur}: {exc.strerror}") from None
+            where = "" if cur == real else f" ({cur})"
+            raise RunnerError(f"{what} {path}{where}: {exc.strerror}") from None
         if st.st_uid != 0:
             raise RunnerError(f"{what} {path}: {cur} is not owned by root: refused")
         if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
