@@ -64,6 +64,11 @@ def test_flags_smuggled_in_arguments_stay_arguments(inst: Installed) -> None:
     refused(inst.run(u, "-e", "/bin/sh", "bb", "-c", "id", "---", "example.com/busybox", "--user=0", "--exec=/bin/id"),
             "'---' refused")
     refused(inst.run(u, "bb", "---"), "'---' refused")
+    # and no mount came from them: the app sees the same mount table either way
+    plain = inst.run(u, "-e", "/bin/sh", "bb", "-c", "wc -l < /proc/self/mountinfo; ls /host 2>&1 | head -1")
+    smuggled = inst.run(u, "-e", "/bin/sh", "bb", "-c", "wc -l < /proc/self/mountinfo; ls /host 2>&1 | head -1",
+                        "--volume", "host,kind=host,source=/", "--mount", "volume=host,target=/host")
+    assert plain.returncode == 0 and plain.stdout == smuggled.stdout, (plain, smuggled)
 
 
 def test_flags_smuggled_in_exec_image_and_volume_names(inst: Installed) -> None:

@@ -65,6 +65,9 @@ def test_worker_pods_two_users_concurrent_then_gc(installed: Installed) -> None:
             assert outs[(u.pw_uid, k)].split()[:4] == [str(u.pw_uid), u.pw_name, u.pw_dir, f"s{n}{k}"]
     running = workers(inst)
     assert sorted(running.values()) == sorted(f"worker-{u.pw_uid}" for u in inst.users)  # one pod per user and image
+    # arguments after the command stay the command's inside a worker too (rkt enter stops parsing at the UUID)
+    r = inst.run(inst.users[0], "wsh", "-c", "id -u", "--user=0", "--app=worker-0")
+    assert r.returncode == 0 and r.stdout.strip() == str(inst.users[0].pw_uid), r.stderr
     # the timezone came from the host
     r = inst.run(inst.users[0], "wsh", "-c", "cmp -s /etc/localtime /etc/localtime && wc -c < /etc/localtime")
     assert r.returncode == 0 and int(r.stdout.strip()) == os.path.getsize("/etc/localtime"), r.stderr
