@@ -71,6 +71,27 @@ def _useradd(name: str, home: str) -> pwd.struct_passwd:
     return pw
 
 
+def _kill_leftovers(prefix: str, users: list[pwd.struct_passwd]) -> None:
+    """Processes this session started that outlived their pods (a failed test's worker): by pid, ours only."""
+    import signal
+
+    uids = {u.pw_uid for u in users}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+            owner = os.stat(f"/proc/{pid}").st_uid
+        except OSError:
+            continue
+        if prefix.encode() in cmd or owner in uids:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 @pytest.fixture(scope="session")
 def installed(tmp_path_factory):  # type: ignore[no-untyped-def]
     if os.geteuid() != 0:
@@ -95,6 +116,7 @@ def installed(tmp_path_factory):  # type: ignore[no-untyped-def]
         if len(cells) > 4 and cells[4] == "running":
             subprocess.run([RKT, f"--dir={store}", "stop", "--force", cells[0]], capture_output=True)
     subprocess.run([RKT, f"--dir={store}", "gc", "--grace-period=0s", "--expire-prepared=0s"], capture_output=True)
+    _kill_leftovers(prefix, users)
     for u in users:
         subprocess.run(["userdel", "-f", u.pw_name], capture_output=True)
     env["PREFIX"] = prefix

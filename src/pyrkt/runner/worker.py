@@ -163,6 +163,8 @@ def _start(policy: Policy, plan: command.Plan, dfd: int, state_dir: str, verbose
         code, _ = secure.run_rkt(base + ["/bin/sh", "-c", script], stdin=r, capture=True)
         os.close(r)
         if code != 0:
+            # a half-set-up worker is never used: stop it (rkt gc removes it later)
+            secure.run_rkt([policy.rkt, *plan.general, "stop", "--force", uuid], capture=True)
             raise RunnerError(f"setting up the worker pod {uuid}: {script!r} failed")
     return uuid
 
