@@ -93,6 +93,10 @@ def test_config_from_a_user(inst: Installed) -> None:
     # with --dry-run it is read with the user's rights: a root-only file stays unreadable
     r = inst.run(u, "--config", "/etc/shadow", "--dry-run", "bb")
     assert r.returncode == 2 and "Permission denied" in r.stderr and "root:" not in r.stderr + r.stdout
+    refused(inst.run(u, "--config", "/dev/zero", "--dry-run", "bb"), "not a policy file")
+    r = inst.run(u, "-h")
+    assert r.returncode == 0 and r.stdout.startswith("Usage: rkt-run [options] IMAGE|ALIAS")
+    refused(inst.run(u, "--prepare", "bb"), "--prepare needs worker-pods")
 
 
 def test_raw_images_local_files_and_restrict_images(inst: Installed) -> None:

@@ -80,8 +80,7 @@ def remove_private(dir_fd: int, path: str) -> None:
 def read_as_user(path: str, uid: int, gid: int) -> bytes:
     """Read a file the user named with the user's own rights (euid/egid/groups switched, then restored)."""
     if os.geteuid() != 0 or uid == 0:
-        with open(path, "rb") as f:
-            return f.read()
+        return _read_limited(path)
     old_groups = os.getgroups()
     import pwd
 
@@ -94,12 +93,23 @@ def read_as_user(path: str, uid: int, gid: int) -> bytes:
     os.setresgid(-1, gid, -1)
     os.setresuid(-1, uid, -1)
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return _read_limited(path)
     finally:
         os.setresuid(-1, 0, -1)
         os.setresgid(-1, 0, -1)
         os.setgroups(old_groups)
+
+
+MAX_POLICY = 1 << 20
+
+
+def _read_limited(path: str) -> bytes:
+    """A policy file is small: /dev/zero or a huge file must not fill a root process's memory."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_POLICY + 1)
+    if len(data) > MAX_POLICY:
+        raise RunnerError(f"{path}: larger than {MAX_POLICY} bytes: not a policy file")
+    return data
 
 
 def become_root() -> None:
