@@ -6,9 +6,11 @@ from pyrkt.cli.args import Flag, parse
 from pyrkt.cli.rkt._podcli import pod_errors
 from pyrkt.cli.rkt.common import GlobalOptions, RktError
 
-USAGE = """Usage: rkt enter [--app=APPNAME] UUID [CMD [ARGS ...]]
+USAGE = """Usage: rkt enter [--app=APPNAME] [--user=UID [--group=GID]] [--set-env-file=FILE] [--working-dir=DIR] UUID [CMD [ARGS ...]]
 
 Enter the namespaces of an app within a rkt pod (default command /bin/bash, or /bin/sh).
+--user/--group/--set-env-file/--working-dir (pyrkt additions, used by rkt-run's worker pods) run
+the command as those numeric ids, with those variables added, in that directory.
 """
 
 FLAGS = (Flag("app", takes_value=True), Flag("h,help", dest="help"),
