@@ -43,6 +43,19 @@ bench-pods: install
 bench-images: install
 	@$(VPY) bench/image_bench.py $(IMAGE_BENCH_ARGS)
 
+# rkt-run for every user: setuid launcher + root-owned code copy (README: "rkt-run: for sysadmins")
+RKTRUN_VARS = PREFIX=$(or $(RKTRUN_PREFIX),/usr/local) CONFIG=$(or $(RKTRUN_CONFIG),/etc/rktrunner.toml) \
+	STATE=$(or $(RKTRUN_STATE),/var/lib/rktrunner)
+.PHONY: install-rkt-run uninstall-rkt-run bench-rkt-run
+install-rkt-run:
+	@$(RKTRUN_VARS) bash scripts/install-rktrun.sh install
+
+uninstall-rkt-run:
+	@$(RKTRUN_VARS) bash scripts/install-rktrun.sh uninstall
+
+bench-rkt-run: install
+	@$(VPY) bench/rktrun_bench.py $(RKTRUN_BENCH_ARGS)
+
 lint: install
 	@$(VPY) -m mypy src/pyrkt
 

@@ -426,7 +426,8 @@ def _pick_app(pod: Pod, app: str | None) -> dict[str, Any]:
     return apps[0]  # type: ignore[no-any-return]
 
 
-def enter(data_dir: str, prefix: str, app: str | None, cmd: list[str]) -> int:
+def enter(data_dir: str, prefix: str, app: str | None, cmd: list[str], user: str | None = None,
+          group: str | None = None, env: list[str] | None = None, cwd: str | None = None) -> int:
     import sys
 
     from pyrkt.oci.errors import RuntimeFailure
@@ -444,7 +445,10 @@ def enter(data_dir: str, prefix: str, app: str | None, cmd: list[str]) -> int:
     try:
         from pyrkt.pod.stage1 import oci_root
 
-        return execute(oci_root(pod.path), a["name"], ExecOptions(args=cmd, tty=tty))
+        if group is not None and user is None:
+            raise PodError("enter: --group needs --user")
+        ids = f"{user}:{group}" if user is not None and group is not None else user
+        return execute(oci_root(pod.path), a["name"], ExecOptions(args=cmd, tty=tty, user=ids, env=env, cwd=cwd))
     except RuntimeFailure as exc:
         raise PodError(f"entering app {a['name']}: {exc}") from None
 
