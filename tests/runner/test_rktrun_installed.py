@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from conftest import RKT, Installed
+from conftest import RKT, ROOT, Installed
 
 SEED = """rkt = "/usr/bin/rkt"
 default-interactive-cmd = "sh"
@@ -183,8 +183,6 @@ def test_helper_symlinks_and_shebang_script(installed: Installed) -> None:
 
 def test_install_is_root_owned_and_idempotent(installed: Installed) -> None:
     import subprocess
-
-    from conftest import ROOT
 
     env = dict(os.environ, PREFIX=installed.prefix, CONFIG=installed.config, STATE=installed.state)
     subprocess.run(["bash", os.path.join(ROOT, "scripts", "install-rktrun.sh")], env=env, check=True)  # a second time
