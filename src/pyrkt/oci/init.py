@@ -221,7 +221,7 @@ def _init(ctx: InitContext) -> None:
     pr.enter_process_context(proc)
 
     last = capabilities.last_cap()
-    caps = capabilities.CapabilitySets(proc.capabilities, last) if proc.capabilities is not None else None
+    caps = capabilities.CapabilitySets(proc.capabilities, last)  # absent: the empty sets
     if seccomp_filter is not None and not proc.no_new_privileges:
         # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
         seccomp_filter.load()

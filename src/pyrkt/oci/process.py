@@ -94,10 +94,9 @@ def set_oom_score_adj(pid: int | str, value: int) -> None:
         raise ProcessSetupError(f"oomScoreAdj {value}: {exc.strerror}") from None
 
 
-def switch_user(proc: Process, caps: capabilities.CapabilitySets | None, last_cap: int, in_userns: bool) -> None:
+def switch_user(proc: Process, caps: capabilities.CapabilitySets, last_cap: int, in_userns: bool) -> None:
     """Drop the bounding set, become the container user keeping capabilities, apply the sets."""
-    if caps is not None:
-        caps.drop_bounding(last_cap)
+    caps.drop_bounding(last_cap)
     user = proc.user
     sc.prctl(sc.PR_SET_KEEPCAPS, 1)
     try:
@@ -117,8 +116,7 @@ def switch_user(proc: Process, caps: capabilities.CapabilitySets | None, last_ca
             raise ProcessSetupError(f"setuid {user.uid}: {exc.strerror} (not mapped in the user namespace?)") from None
     finally:
         sc.prctl(sc.PR_SET_KEEPCAPS, 0)
-    if caps is not None:
-        caps.apply(last_cap)
+    caps.apply(last_cap)
 
 
 def lookup_executable(proc: Process) -> str:
