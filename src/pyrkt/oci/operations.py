@@ -331,19 +331,18 @@ def _crc32(data: bytes) -> int:
 def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "CgroupManager":
     """Create the container's cgroups and apply linux.resources, before the init exists.
 
-    The device list gets runc's defaults appended (the devices every
-    container needs, and those of linux.devices), after the config's rules.
+    The device rules are always set, as runc sets them: deny everything,
+    then the config's rules, then runc's fixed default set. A config without
+    `resources.devices` is no licence to open the host's disks, and an entry
+    of linux.devices is only a node in /dev: it is not allowed here, so a
+    device the config lists but denies stays denied.
     """
     from pyrkt.linux.cgroups import DEFAULT_DEVICE_RULES, CgroupError, CgroupManager
 
     resources = dict(cfg.resources or {})
-    devices = list(resources.get("devices") or [])
-    if devices:
-        devices.extend(DEFAULT_DEVICE_RULES)
-        for dev in cfg.devices:
-            if dev.type in ("c", "b"):
-                devices.append({"allow": True, "type": dev.type, "major": dev.major, "minor": dev.minor, "access": "rwm"})
-        resources["devices"] = devices
+    if not isinstance(resources.get("devices") or [], list):
+        raise RuntimeFailure("config.json: linux.resources.devices must be of type array")
+    resources["devices"] = [{"allow": False, "access": "rwm"}, *(resources.get("devices") or ()), *DEFAULT_DEVICE_RULES]
     try:
         path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
         mgr = CgroupManager.for_path(path, container_id, systemd=systemd)

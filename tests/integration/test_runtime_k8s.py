@@ -1,0 +1,51 @@
+"""What runc's users (containerd's CRI plugin, podman, shims, scripts) rely on, as pyrkt-runtime
+must do it: the device cgroup, long state roots, the command line's exit codes and output.
+
+Each test is checked against the runtime spec and against Debian's runc on this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+pytestmark = pytest.mark.root
+
+Bundle = Callable[..., str]
+MKNOD = {k: ["CAP_MKNOD"] for k in ("bounding", "effective", "permitted")}
+# open a block device the runtime's default set does not allow (loop0, 7:0)
+OPEN_LOOP0 = "mknod /tmp/blk b 7 0 && head -c 1 /tmp/blk >/dev/null; echo rc=$?"
+
+
+def _without_device_rules(path: str) -> str:
+    cfg = json.loads(Path(path, "config.json").read_text())
+    cfg["linux"].pop("resources", None)
+    Path(path, "config.json").write_text(json.dumps(cfg))
+    return path
+
+
+# -- security: the device cgroup ----------------------------------------------------
+
+
+def test_device_cgroup_is_set_without_resources(rt: Any, bundle: Bundle) -> None:
+    """No linux.resources at all: runc still allows only its default devices."""
+    b = _without_device_rules(bundle(["sh", "-c", OPEN_LOOP0], copy_rootfs=True, root={"path": "rootfs", "readonly": False}, process={"capabilities": MKNOD}))
+    p = rt("run", "--bundle", b, "dev1")
+    assert "Operation not permitted" in p.stderr and "rc=1" in p.stdout, (p.stdout, p.stderr)
+    # the defaults stay usable
+    b = _without_device_rules(bundle(["sh", "-c", "head -c 3 /dev/zero | wc -c; echo x > /dev/null && echo ok"]))
+    assert rt("run", "--bundle", b, "dev2", check=True).stdout.split() == ["3", "ok"]
+
+
+def test_a_listed_device_the_config_denies_stays_denied(rt: Any, bundle: Bundle) -> None:
+    """linux.devices creates the node; the cgroup rules alone say whether it may be opened."""
+    dev = {"path": "/dev/blk", "type": "b", "major": 7, "minor": 0, "fileMode": 0o600, "uid": 0, "gid": 0}
+    rules = [{"allow": False, "access": "rwm"}, {"allow": False, "type": "b", "major": 7, "minor": 0, "access": "rwm"}]
+    b = bundle(["sh", "-c", "head -c 1 /dev/blk >/dev/null; echo rc=$?"], linux={"devices": [dev], "resources": {"devices": rules}})
+    p = rt("run", "--bundle", b, "dev3")
+    assert "Operation not permitted" in p.stderr and "rc=1" in p.stdout, (p.stdout, p.stderr)
