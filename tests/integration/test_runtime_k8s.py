@@ -49,3 +49,28 @@ def test_a_listed_device_the_config_denies_stays_denied(rt: Any, bundle: Bundle)
     b = bundle(["sh", "-c", "head -c 1 /dev/blk >/dev/null; echo rc=$?"], linux={"devices": [dev], "resources": {"devices": rules}})
     p = rt("run", "--bundle", b, "dev3")
     assert "Operation not permitted" in p.stderr and "rc=1" in p.stdout, (p.stdout, p.stderr)
+
+
+# -- a long --root ---------------------------------------------------------------
+
+
+def test_long_state_root_and_id(bundle: Bundle, tmp_path: Path) -> None:
+    """exec.sock under <root>/<64-char id>/ is far beyond AF_UNIX's 107 bytes; runc takes any length."""
+    from conftest import Runtime
+
+    root = tmp_path / ("r" * 60) / ("o" * 60) / ("t" * 60)
+    rt = Runtime(str(root))
+    cid = "c" * 64
+    try:
+        assert len(f"{root}/{cid}/exec.sock") > 200
+        rt("create", "--bundle", bundle(["sh", "-c", "echo started; sleep 30"]), cid, check=True)
+        assert rt.state(cid)["status"] == "created"
+        rt("start", cid, check=True)
+        assert rt.state(cid)["status"] == "running"
+        assert rt("exec", cid, "echo", "in").stdout == "in\n"
+        rt("delete", "--force", cid, check=True)
+        p = rt("run", "--bundle", bundle(["echo", "ran"]), cid, check=True)
+        assert p.stdout == "ran\n"
+        assert os.listdir(root) == []
+    finally:
+        rt.cleanup()

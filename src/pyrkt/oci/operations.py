@@ -161,7 +161,7 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
     try:
         cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup)
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        listener.bind(sd.exec_socket)
+        listener.bind(sd.exec_socket_address)
         listener.listen(1)
         parent_sock, child_sock = sync.pair()
         if console_sock is None and opts.console_socket is not None:
@@ -395,7 +395,7 @@ def _start(sd: StateDir, state: ContainerState) -> ContainerState:
     container_id = state.id
     conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        conn.connect(sd.exec_socket)
+        conn.connect(sd.exec_socket_address)
         conn.send(b"\0")
         reply = conn.recv(4096)  # EOF once execve has closed the init's end
     except OSError as exc:

@@ -31,6 +31,15 @@ from pyrkt.oci import procstat
 STATE_FILE = "state.json"
 QUICK_FILE = "quick"
 EXEC_SOCKET = "exec.sock"
+UNIX_PATH_MAX = 107  # sun_path's 108 bytes, less the terminating NUL
+
+
+def socket_address(directory: str, dir_fd: int, name: str = EXEC_SOCKET) -> str:
+    """`directory/name`, or the same file through /proc/self/fd/<dir_fd> when that is too long for AF_UNIX."""
+    path = f"{directory}/{name}"
+    if len(os.fsencode(path)) <= UNIX_PATH_MAX or dir_fd < 0:
+        return path
+    return f"/proc/self/fd/{dir_fd}/{name}"
 
 
 class StateError(Exception):
@@ -221,6 +230,13 @@ class StateDir:
     @property
     def exec_socket(self) -> str:
         return os.path.join(self.path, EXEC_SOCKET)
+
+    @property
+    def exec_socket_address(self) -> str:
+        """exec.sock as bind()/connect() can take it: an AF_UNIX address holds 107 bytes,
+        a --root of containerd's or podman's with a 64-character id does not fit, so a
+        long one goes through the directory's open fd (runc has no such limit)."""
+        return socket_address(self.path, self.fd)
 
     def remove(self) -> None:
         """Remove the directory and what is in it (a flat directory)."""
