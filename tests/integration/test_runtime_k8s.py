@@ -74,3 +74,49 @@ def test_long_state_root_and_id(bundle: Bundle, tmp_path: Path) -> None:
         assert os.listdir(root) == []
     finally:
         rt.cleanup()
+
+
+# -- delete --force, the host's mount namespace ------------------------------------------
+
+
+def test_delete_force_of_a_missing_container_succeeds(rt: Any) -> None:
+    """runc: exit 0 (containerd removes every pod's containers with it); without --force, an error."""
+    p = rt("delete", "--force", "never-created")
+    assert (p.returncode, p.stderr) == (0, "")
+    p = rt("delete", "never-created")
+    assert p.returncode != 0 and "container does not exist: never-created" in p.stderr
+    p = rt("delete", "--force", "../bad")
+    assert p.returncode != 0 and "invalid container id" in p.stderr
+
+
+def _host_mntns(path: str, **changes: Any) -> str:
+    cfg = json.loads(Path(path, "config.json").read_text())
+    cfg["linux"]["namespaces"] = [ns for ns in cfg["linux"]["namespaces"] if ns["type"] != "mount"]
+    cfg["mounts"], cfg["linux"]["maskedPaths"], cfg["linux"]["readonlyPaths"] = [], [], []
+    cfg["root"]["readonly"] = False
+    cfg.update(changes)
+    Path(path, "config.json").write_text(json.dumps(cfg))
+    return path
+
+
+def test_a_config_without_a_mount_namespace_runs_chrooted(rt: Any, bundle: Bundle) -> None:
+    def host_root() -> list[str]:  # the host's / mount with its propagation (the whole table moves: other tests run)
+        return [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if line.split()[4] == "/"]
+
+    before = host_root()
+    b = _host_mntns(bundle(["sh", "-c", "cat /etc/os-release; ls /; sleep 30"]))
+    rt("run", "-d", "--bundle", b, "hostmnt", check=True)
+    pid = rt.state("hostmnt")["pid"]
+    assert os.readlink(f"/proc/{pid}/ns/mnt") == os.readlink("/proc/self/ns/mnt")
+    assert os.path.samefile(f"/proc/{pid}/root", os.path.join(b, "rootfs"))
+    p = rt("exec", "hostmnt", "cat", "/etc/os-release")
+    assert "pyrkt busybox" in p.stdout, p.stderr
+    rt("delete", "--force", "hostmnt", check=True)
+    assert host_root() == before  # its propagation was not touched (runc makes it rslave)
+    # what would have to be mounted is refused in one line; so is --no-pivot, as runc does
+    b = _host_mntns(bundle(["true"]), mounts=[{"destination": "/proc", "type": "proc", "source": "proc"}])
+    p = rt("run", "--bundle", b, "hostmnt2")
+    assert p.returncode != 0 and "mounts needs a mount namespace" in p.stderr and len(p.stderr.splitlines()) == 1
+    p = rt("run", "--no-pivot", "--bundle", _host_mntns(bundle(["true"])), "hostmnt3")
+    assert p.returncode != 0 and "unable to use no-pivot without a private MNT namespace" in p.stderr
+    assert os.listdir(rt.root) == []

@@ -314,7 +314,13 @@ class Config:
         if self.uid_mappings and "user" not in seen:
             raise ConfigError("config.json: linux.uidMappings given without a user namespace")
         if "mount" not in seen:
-            raise ConfigError("config.json: linux.namespaces must include a mount namespace")
+            # the host's mount namespace (the spec allows it, runc runs it): the process is
+            # chrooted into root.path; nothing is mounted there, the host's mounts stay as they are
+            for field, value in (("mounts", self.mounts), ("linux.maskedPaths", linux.get("maskedPaths")),
+                                 ("linux.readonlyPaths", linux.get("readonlyPaths")), ("root.readonly", self.root_readonly),
+                                 ("linux.devices", linux.get("devices")), ("linux.rootfsPropagation", linux.get("rootfsPropagation"))):
+                if value:
+                    raise ConfigError(f"config.json: {field} needs a mount namespace of the container's own (linux.namespaces has none)")
         if self.hostname and "uts" not in seen:
             raise ConfigError("config.json: hostname needs a uts namespace of its own")
         self.domainname = raw.get("domainname")

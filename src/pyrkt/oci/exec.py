@@ -179,6 +179,11 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
     return proc
 
 
+def _lists_mount_ns(state: ContainerState) -> bool:
+    linux: Any = state.config.get("linux") or {}
+    return any(isinstance(ns, dict) and ns.get("type") == "mount" for ns in (linux.get("namespaces") or []))
+
+
 def _namespaces_to_join(state: ContainerState) -> list[tuple[str, int]]:
     """(type, fd) for every namespace of the init that differs from ours, in join order."""
     linux: Any = state.config.get("linux") or {}
@@ -389,6 +394,8 @@ def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[st
 
         setup_console(console_sock, proc.console_size)
         console_sock.close()
+    if not _lists_mount_ns(state):
+        os.chroot(f"/proc/{state.pid}/root")  # a container in the host's mount namespace is chrooted: so is its exec
     pr.enter_process_context(proc)
     security.apply_personality(personality)
     security.apply_process(proc.apparmor_profile, proc.selinux_label)

@@ -149,6 +149,8 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
         except SeccompError as exc:
             raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
     _check_extras(cfg)
+    if opts.no_pivot and cfg.ns("mount") is None:
+        raise RuntimeFailure("unable to use no-pivot without a private MNT namespace")
 
     sd = StateDir(root, container_id)
     try:

@@ -73,9 +73,14 @@ class Rootfs:
         self.new_netns = new_netns
         self.new_cgroupns = new_cgroupns
         self.dev_bound = any(m.destination.rstrip("/") == "/dev" and _is_bind(m) for m in cfg.mounts)
+        self.host_mntns = cfg.ns("mount") is None  # chroot only: config.py refuses anything that would mount
+
 
     # -- before pivot_root ------------------------------------------------
     def prepare(self) -> None:
+        if self.host_mntns:
+            self._mkdir_cwd()
+            return
         prop = _PROPAGATION.get(self.cfg.rootfs_propagation or "", sc.MS_SLAVE | sc.MS_REC)
         if self.cfg.rootfs_propagation and self.cfg.rootfs_propagation not in _PROPAGATION:
             raise RootfsError(f"linux.rootfsPropagation {self.cfg.rootfs_propagation!r} is not a propagation mode")
@@ -89,6 +94,9 @@ class Rootfs:
         if not self.dev_bound:
             self.create_devices()
             self.dev_symlinks()
+        self._mkdir_cwd()
+
+    def _mkdir_cwd(self) -> None:
         cwd = self.cfg.process.cwd
         if cwd != "/":
             try:
@@ -302,6 +310,10 @@ class Rootfs:
             os.symlink("pts/ptmx", ptmx)
 
     def pivot(self, no_pivot: bool) -> None:
+        if self.host_mntns:
+            os.chroot(self.root)
+            os.chdir("/")
+            return
         if no_pivot:
             os.chdir(self.root)
             sc.mount(self.root, "/", None, sc.MS_MOVE)
@@ -324,6 +336,8 @@ class Rootfs:
 
     # -- after pivot_root -------------------------------------------------
     def finalize(self) -> None:
+        if self.host_mntns:
+            return
         for path in self.cfg.readonly_paths:
             _readonly_path(path)
         for path in self.cfg.masked_paths:

@@ -46,6 +46,10 @@ class StateError(Exception):
     """Unknown container, invalid id, or an id that exists already."""
 
 
+class NoSuchContainer(StateError):
+    """The id is valid, and no container has it (`delete --force` of it succeeds, as runc's)."""
+
+
 def validate_id(container_id: str) -> None:
     """An id names a directory under --root: it must not escape it."""
     if not container_id:
@@ -189,7 +193,7 @@ class StateDir:
         try:
             self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
-            raise StateError(f"container does not exist: {self.id}") from None
+            raise NoSuchContainer(f"container does not exist: {self.id}") from None
         if lock:
             fcntl.flock(self.fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
 
