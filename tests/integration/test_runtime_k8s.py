@@ -120,3 +120,45 @@ def test_a_config_without_a_mount_namespace_runs_chrooted(rt: Any, bundle: Bundl
     p = rt("run", "--no-pivot", "--bundle", _host_mntns(bundle(["true"])), "hostmnt3")
     assert p.returncode != 0 and "unable to use no-pivot without a private MNT namespace" in p.stderr
     assert os.listdir(rt.root) == []
+
+
+# -- security: rootfs and seccomp -------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["proc", "sys"])
+def test_proc_or_sys_as_a_symlink_in_the_image_is_refused(rt: Any, bundle: Bundle, target: str, tmp_path: Path) -> None:
+    b = bundle(["true"], copy_rootfs=True)
+    rootfs = Path(b, "rootfs")
+    (rootfs / target).rmdir()
+    (tmp_path / "elsewhere").mkdir()
+    (rootfs / target).symlink_to(str(tmp_path / "elsewhere"))
+    p = rt("run", "--bundle", b, "symproc")
+    assert p.returncode != 0 and "must be mounted on ordinary directory" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1
+    assert os.listdir(tmp_path / "elsewhere") == []
+    assert os.listdir(rt.root) == []
+
+
+def test_no_pivot_still_runs_with_its_own_proc(rt: Any, bundle: Bundle) -> None:
+    p = rt("run", "--no-pivot", "--bundle", bundle(["sh", "-c", "echo $$; ls /proc | grep -c '^[0-9]'"]), "np", check=True)
+    assert p.stdout.split()[0] == "1" and int(p.stdout.split()[1]) <= 3
+
+
+def test_no_pivot_detaches_the_hosts_proc_and_sys() -> None:
+    """The step --no-pivot takes before MS_MOVE, in a private mount namespace of this test's own:
+    afterwards no full proc or sysfs is left in it (outside the container's rootfs)."""
+    import sys
+
+    code = ("import os; from pyrkt.oci.rootfs import _hide_host_proc_and_sys as h; h('/nonexistent-rootfs'); "
+            "print(os.path.exists('/proc/self'), os.path.exists('/sys/kernel'))")
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert p.stdout.split() == ["False", "False"], p.stderr
+    assert os.path.exists("/proc/self") and os.path.exists("/sys/kernel")  # the host's are untouched
+
+
+def test_start_container_hooks_run_under_the_seccomp_filter(rt: Any, bundle: Bundle) -> None:
+    seccomp = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", "mkdir /dev/shm/by-hook 2>/dev/null; echo rc=$? > /dev/shm/hook-rc"]}
+    b = bundle(["cat", "/dev/shm/hook-rc"], process={"noNewPrivileges": True}, linux={"seccomp": seccomp}, hooks={"startContainer": [hook]})
+    p = rt("run", "--bundle", b, "hookseccomp", check=True)
+    assert p.stdout.strip() == "rc=1"

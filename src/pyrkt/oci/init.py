@@ -249,14 +249,14 @@ def _init(ctx: InitContext) -> None:
     conn = _socket.socket(fileno=fd)
     ctx.exec_sock.close()
     conn.recv(1)
+    if seccomp_filter is not None:
+        seccomp_filter.load()  # before startContainer: the hooks run in the container, filtered as it is (runc)
     if cfg.hooks.get("startContainer"):
         try:
             oci_hooks.run("startContainer", cfg.hooks, start_state)
         except oci_hooks.HookError as exc:
             conn.send(str(exc).encode())
             os._exit(1)
-    if seccomp_filter is not None:
-        seccomp_filter.load()
     try:
         os.execve(path, proc.args, pr.env_map(proc.env))
     except OSError as exc:

@@ -106,6 +106,11 @@ class Rootfs:
 
     def mount(self, m: Mount) -> None:
         opts = parse_options(m.options)
+        if m.type in ("proc", "sysfs"):
+            # as runc: never through a symlink (or onto a file) that the image put there
+            literal = os.path.join(self.root, os.path.normpath(m.destination).lstrip("/"))
+            if os.path.lexists(literal) and (os.path.islink(literal) or not os.path.isdir(literal)):
+                raise RootfsError(f"mount {m.type} on {m.destination}: filesystem {m.type!r} must be mounted on ordinary directory")
         try:
             dest = resolve_in_root(self.root, m.destination)
         except PathEscapeError as exc:
@@ -315,6 +320,7 @@ class Rootfs:
             os.chdir("/")
             return
         if no_pivot:
+            _hide_host_proc_and_sys(self.root)
             os.chdir(self.root)
             sc.mount(self.root, "/", None, sc.MS_MOVE)
             os.chroot(".")
@@ -344,6 +350,34 @@ class Rootfs:
             _mask_path(path)
         if self.cfg.root_readonly:
             _remount("/", sc.MS_BIND | sc.MS_RDONLY)
+
+
+def _hide_host_proc_and_sys(root: str) -> None:
+    """--no-pivot leaves the old root reachable under the chroot: detach the host's full proc
+    and sysfs mounts first (as runc does), or the kernel lets a nested user namespace mount a
+    fresh, unmasked proc, since a full one is visible in the mount namespace."""
+    top = root.rstrip("/") + "/"
+    hide = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _sep, right = line.partition(" - ")
+            fields, fstype = left.split(), right.split()[0] if right else ""
+            point = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+            if fields[3] == "/" and fstype in ("proc", "sysfs") and point != root and not point.startswith(top):
+                hide.append(point)
+    for point in hide:
+        try:
+            sc.mount(None, point, None, sc.MS_SLAVE | sc.MS_REC)  # the unmount must not reach the host
+        except OSError as exc:
+            if exc.errno in (2, 22):  # gone with a parent detached before it
+                continue
+            raise
+        try:
+            sc.umount2(point, sc.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno not in (1, 22):
+                raise
+            sc.mount("tmpfs", point, "tmpfs", 0)  # not ours to unmount (a locked mount): cover it
 
 
 def _is_bind(m: Mount) -> bool:
