@@ -189,3 +189,42 @@ def test_stdio_and_terminal_belong_to_a_non_root_user(rt: Any, bundle: Bundle, t
     os.waitpid(pid, 0)
     os.close(master)
     assert b"owner=1000:1000" in out, out
+
+
+def test_syscalls_newer_than_the_profile_get_enosys() -> None:
+    """A profile naming syscalls up to N: above N, ENOSYS (glibc's cue to fall back, as runc
+    arranges); an older syscall the profile leaves out still gets the default errno. The filter
+    pyrkt-runtime compiles is loaded in a child of this test and tried with raw syscalls."""
+    import ctypes
+    import errno as errnos
+
+    from pyrkt.linux.seccomp import _libseccomp, compile_program
+
+    lib = _libseccomp()
+    resolve = lib.seccomp_syscall_resolve_num_arch
+    resolve.restype = ctypes.c_void_p
+    names = []
+    for nr in range(0, 400):
+        ptr = resolve(lib.seccomp_arch_native(), nr)
+        if ptr:
+            name = ctypes.string_at(ptr).decode()
+            if name != "getppid":
+                names.append(name)
+    profile = {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
+    program = compile_program(profile)
+    clone3 = 435  # x86_64 and arm64 alike
+    pid = os.fork()
+    if pid == 0:
+        try:
+            program.load()
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.syscall(clone3, None, 0)
+            new = ctypes.get_errno()
+            getppid = lib.seccomp_syscall_resolve_name(b"getppid")
+            libc.syscall(getppid)
+            old = ctypes.get_errno()
+            os._exit(0 if (new, old) == (errnos.ENOSYS, errnos.EPERM) else 10 + new)
+        except BaseException:
+            os._exit(99)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, os.waitstatus_to_exitcode(status)
