@@ -228,3 +228,54 @@ def test_syscalls_newer_than_the_profile_get_enosys() -> None:
             os._exit(99)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, os.waitstatus_to_exitcode(status)
+
+
+# -- the command line as shims and scripts parse it ---------------------------------------
+
+
+def test_command_line_as_runc(rt: Any, bundle: Bundle, tmp_path: Path) -> None:
+    rt("run", "-d", "--bundle", bundle(["sleep", "30"]), "cli", check=True)
+    # compact JSON, as runc writes it (containerd and scripts match on the text)
+    line = rt("events", "--stats", "cli", check=True).stdout
+    assert line.startswith('{"type":"stats","id":"cli","data":{'), line
+    assert rt("list", "--format", "json", check=True).stdout.startswith('[{"ociVersion":')
+    # signal 0: is it alive
+    assert rt("kill", "cli", "0").returncode == 0
+    # exec's own failures exit 255; the process's status passes through
+    assert rt("exec", "cli", "/nonexistent").returncode == 255
+    assert rt("exec", "cli", "sh", "-c", "exit 3").returncode == 3
+    assert rt("exec", "nope", "true").returncode == 255
+    # a sub-cgroup may not climb out of the container's
+    for spec in ("..", "pids:../..", "/../x"):
+        p = rt("exec", "--cgroup", spec, "cli", "true")
+        assert p.returncode == 255 and "is not a sub cgroup path" in p.stderr, (spec, p.stderr)
+    rt("kill", "cli", "KILL", check=True)
+    for _ in range(200):
+        if rt.state("cli")["status"] == "stopped":
+            break
+        import time
+
+        time.sleep(0.05)
+    # ps of a stopped container: the header, exit 0
+    p = rt("ps", "cli")
+    assert p.returncode == 0 and p.stdout.split("\n")[0].split()[:2] == ["UID", "PID"] and len(p.stdout.strip().splitlines()) == 1
+    assert rt("ps", "--format", "json", "cli", check=True).stdout.strip() == "[]"
+    # -h on every verb
+    for verb in ("create", "start", "state", "kill", "delete", "run", "list", "spec", "exec", "ps", "pause", "resume", "update", "events", "features"):
+        p = rt(verb, "-h")
+        assert p.returncode == 0 and "usage" in p.stdout.lower(), verb
+
+
+def test_log_file_and_debug(rt: Any, bundle: Bundle, tmp_path: Path) -> None:
+    """--log FILE exists after every command, failing or not (a shim opens it); --debug says what ran."""
+    log = tmp_path / "runtime.log"
+    rt("--log", str(log), "--log-format", "json", "run", "--bundle", bundle(["true"]), "lg", check=True)
+    assert log.exists()
+    log.unlink()
+    rt("--log", str(log), "list", check=True)
+    assert log.exists() and log.read_text() == ""
+    rt("--log", str(log), "--log-format", "json", "--debug", "list", check=True)
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["level"] for e in entries] == ["debug", "debug"] and "list" in entries[0]["msg"]
+    p = rt("--debug", "list", check=True)
+    assert "level=debug" in p.stderr

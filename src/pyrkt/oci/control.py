@@ -28,7 +28,7 @@ def parse_signal(text: str) -> int:
     """A signal by number or name, with or without SIG."""
     if text.isdigit():
         number = int(text)
-        if 0 < number < 65:
+        if 0 <= number < 65:  # 0: is it alive (runc takes it)
             return number
         raise RuntimeFailure(f"invalid signal {text!r}")
     name = text.upper()

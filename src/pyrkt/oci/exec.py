@@ -354,7 +354,10 @@ def _sub_cgroup(mgr, paths: dict[str, str], specs: list[str]):  # type: ignore[n
         ctrls, colon, sub = spec.rpartition(":")
         if not colon:
             ctrls, sub = "", spec
-        sub = os.path.normpath("/" + sub).lstrip("/")
+        cleaned = os.path.normpath(sub.lstrip("/") or ".")
+        if cleaned == ".." or cleaned.startswith("../"):
+            raise RuntimeFailure(f"exec --cgroup {spec!r}: {sub} is not a sub cgroup path")
+        sub = "" if cleaned == "." else cleaned
         keys = ctrls.split(",") if ctrls else list(dirs)
         for key in keys:
             if key not in paths:
