@@ -79,7 +79,7 @@ def test_signals(text: str, number: int) -> None:
     assert parse_signal(text) == number
 
 
-@pytest.mark.parametrize("text", ["SIGNOPE", "65", "99", "-1"]  # 0 is valid: runc's kill takes it)
+@pytest.mark.parametrize("text", ["SIGNOPE", "65", "99", "-1"])  # 0 is valid: runc's kill takes it
 def test_bad_signals(text: str) -> None:
     with pytest.raises(RuntimeFailure):
         parse_signal(text)
