@@ -279,3 +279,27 @@ def test_log_file_and_debug(rt: Any, bundle: Bundle, tmp_path: Path) -> None:
     assert [e["level"] for e in entries] == ["debug", "debug"] and "list" in entries[0]["msg"]
     p = rt("--debug", "list", check=True)
     assert "level=debug" in p.stderr
+
+
+# -- behaviour ------------------------------------------------------------------------------
+
+
+def test_create_container_hooks_run_in_the_rootfs(rt: Any, bundle: Bundle, tmp_path: Path) -> None:
+    out = tmp_path / "hook-cwd"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"pwd > {out}; ls > {out}.ls"]}
+    b = bundle(["true"], hooks={"createContainer": [hook]})
+    rt("run", "--bundle", b, "hookcwd", check=True)
+    assert os.path.samefile(out.read_text().strip(), os.path.join(b, "rootfs"))
+    assert "bin" in Path(f"{out}.ls").read_text().split()
+
+
+def test_null_and_empty_optional_fields_as_runc(rt: Any, bundle: Bundle, tmp_path: Path) -> None:
+    """From the audit: null hook lists are no hooks; an empty hostname leaves the uts
+    namespace's inherited name (runc sets none)."""
+    hooks = dict.fromkeys(("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"))
+    p = rt("run", "--bundle", bundle(["hostname"], hooks=hooks, hostname=""), "nulls", check=True)
+    assert p.stdout.strip() == os.uname().nodename
+    # `spec` writes runc's default: no cgroup namespace
+    rt("spec", "--bundle", str(tmp_path), check=True)
+    namespaces = [ns["type"] for ns in json.loads((tmp_path / "config.json").read_text())["linux"]["namespaces"]]
+    assert namespaces == ["pid", "network", "ipc", "uts", "mount"]

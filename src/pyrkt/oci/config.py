@@ -286,7 +286,8 @@ class Config:
         self.annotations: dict[str, str] = annotations
         hooks = raw.get("hooks") or {}
         _type(hooks, dict, "hooks")
-        self.hooks: dict[str, list[dict[str, object]]] = hooks
+        # a null list is an absent one (Go's nil slice: runc runs no hook)
+        self.hooks: dict[str, list[dict[str, object]]] = {k: v for k, v in hooks.items() if v is not None}
 
         linux = raw.get("linux") or {}
         _type(linux, dict, "linux")

@@ -197,7 +197,7 @@ def _init(ctx: InitContext) -> None:
         persona = security.personality_value(cfg.personality)
     rootfs.pivot(ctx.no_pivot)
 
-    if cfg.hostname is not None and cfg.ns("uts") is not None:
+    if cfg.hostname and cfg.ns("uts") is not None:  # "": left as it is (runc)
         sc.sethostname(cfg.hostname)
     if cfg.domainname:
         sc.setdomainname(str(cfg.domainname))
