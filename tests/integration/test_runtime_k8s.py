@@ -303,3 +303,46 @@ def test_null_and_empty_optional_fields_as_runc(rt: Any, bundle: Bundle, tmp_pat
     rt("spec", "--bundle", str(tmp_path), check=True)
     namespaces = [ns["type"] for ns in json.loads((tmp_path / "config.json").read_text())["linux"]["namespaces"]]
     assert namespaces == ["pid", "network", "ipc", "uts", "mount"]
+
+
+def _v1_dir(controller: str) -> Path | None:
+    d = Path("/sys/fs/cgroup", controller)
+    return d if d.is_dir() and not Path("/sys/fs/cgroup/cgroup.controllers").exists() else None
+
+
+def test_a_frozen_cgroup_is_refused_at_once_and_a_busy_one_warned(rt: Any, bundle: Bundle) -> None:
+    import uuid
+
+    name = f"pyrkt-k8s-test-{uuid.uuid4().hex[:8]}"
+    v1 = _v1_dir("freezer")
+    frozen = (v1 / name) if v1 else Path("/sys/fs/cgroup", name)
+    frozen.mkdir()
+    try:
+        (frozen / ("freezer.state" if v1 else "cgroup.freeze")).write_text("FROZEN" if v1 else "1")
+        p = rt("run", "-d", "--bundle", bundle(["true"], linux={"cgroupsPath": f"/{name}"}), "frz", timeout=20)
+        assert p.returncode != 0 and "unexpectedly frozen" in p.stderr, p.stderr
+        assert os.listdir(rt.root) == [] and frozen.is_dir()  # not ours: left as it was
+    finally:
+        (frozen / ("freezer.state" if v1 else "cgroup.freeze")).write_text("THAWED" if v1 else "0")
+        frozen.rmdir()
+    # a cgroup with a process in it already: runs, with a warning
+    busy_name = name + "-busy"
+    pids = (_v1_dir("pids") or Path("/sys/fs/cgroup")) / busy_name
+    pids.mkdir()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        (pids / "cgroup.procs").write_text(str(sleeper.pid))
+        p = rt("run", "--bundle", bundle(["true"], linux={"cgroupsPath": f"/{busy_name}"}), "busy")
+        assert p.returncode == 0 and "is not empty" in p.stderr, p.stderr
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        for _ in range(100):
+            try:
+                if pids.exists():
+                    pids.rmdir()
+                break
+            except OSError:
+                import time
+
+                time.sleep(0.05)

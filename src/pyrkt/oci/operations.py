@@ -330,6 +330,16 @@ def _crc32(data: bytes) -> int:
     return crc ^ 0xFFFFFFFF
 
 
+def _has_procs(paths: dict[str, str]) -> bool:
+    """Whether the cgroup has processes already (one hierarchy read: this is create's path)."""
+    d = paths.get("pids") or paths.get("") or next(iter(paths.values()), "")
+    try:
+        with open(os.path.join(d, "cgroup.procs"), "rb") as f:
+            return bool(f.read(1))
+    except OSError:
+        return False
+
+
 def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "CgroupManager":
     """Create the container's cgroups and apply linux.resources, before the init exists.
 
@@ -349,8 +359,18 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "
         path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
         mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
         mgr.create()
+        frozen = mgr.state() == "frozen"
+        busy = not frozen and _has_procs(mgr.paths())
     except CgroupError as exc:
         raise RuntimeFailure(str(exc)) from None
+    if frozen:
+        # runc refuses at once; the init could never run (run -d would wait for ever).
+        # Left as it is: a frozen cgroup is someone else's
+        raise RuntimeFailure(f"container's cgroup unexpectedly frozen ({path or container_id}): thaw it first")
+    if busy:
+        import sys
+
+        print(f"pyrkt-runtime: warning: the container's cgroup ({path or container_id}) is not empty: it already has processes", file=sys.stderr)
     try:
         for warning in mgr.apply(resources):
             import sys
