@@ -346,3 +346,17 @@ def test_a_frozen_cgroup_is_refused_at_once_and_a_busy_one_warned(rt: Any, bundl
                 import time
 
                 time.sleep(0.05)
+
+
+def test_a_read_only_dev(rt: Any, bundle: Bundle) -> None:
+    """A tmpfs /dev with "ro": made read-only after /dev/pts, /dev/shm and the devices are in (runc)."""
+    from pyrkt.oci.specgen import default_spec
+
+    mounts = default_spec()["mounts"]
+    assert isinstance(mounts, list)
+    for m in mounts:
+        if m["destination"] == "/dev":
+            m["options"] = [*m["options"], "ro"]
+    script = "grep ' /dev ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1; ls /dev/null /dev/pts/ptmx >/dev/null && echo devices; touch /dev/x 2>&1 | grep -o Read-only"
+    p = rt("run", "--bundle", bundle(["sh", "-c", script], mounts=mounts), "rodev", check=True)
+    assert p.stdout.split() == ["ro", "devices", "Read-only"]

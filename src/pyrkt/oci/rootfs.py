@@ -73,6 +73,7 @@ class Rootfs:
         self.new_netns = new_netns
         self.new_cgroupns = new_cgroupns
         self.dev_bound = any(m.destination.rstrip("/") == "/dev" and _is_bind(m) for m in cfg.mounts)
+        self.dev_readonly_flags = 0  # a tmpfs /dev asked read-only: remounted so in finalize()
         self.host_mntns = cfg.ns("mount") is None  # chroot only: config.py refuses anything that would mount
 
 
@@ -130,6 +131,10 @@ class Rootfs:
             return
         _mkdir_target(self.root, dest)
         flags = opts.flags
+        if flags & sc.MS_RDONLY and m.type == "tmpfs" and os.path.normpath(m.destination) == "/dev":
+            # read-only only at the end (runc): /dev/pts, /dev/shm and the device nodes go in first
+            flags &= ~sc.MS_RDONLY
+            self.dev_readonly_flags = flags | sc.MS_RDONLY
         data = opts.data
         with _SafeTarget(self.root, dest) as target:
             if "tmpcopyup" in opts.extensions and m.type == "tmpfs":
@@ -350,6 +355,8 @@ class Rootfs:
             _mask_path(path)
         if self.cfg.root_readonly:
             _remount("/", sc.MS_BIND | sc.MS_RDONLY)
+        if self.dev_readonly_flags:
+            _remount("/dev", self.dev_readonly_flags & ~sc.MS_BIND)
 
 
 def _hide_host_proc_and_sys(root: str) -> None:
