@@ -360,3 +360,23 @@ def test_a_read_only_dev(rt: Any, bundle: Bundle) -> None:
     script = "grep ' /dev ' /proc/self/mounts | cut -d' ' -f4 | cut -d, -f1; ls /dev/null /dev/pts/ptmx >/dev/null && echo devices; touch /dev/x 2>&1 | grep -o Read-only"
     p = rt("run", "--bundle", bundle(["sh", "-c", script], mounts=mounts), "rodev", check=True)
     assert p.stdout.split() == ["ro", "devices", "Read-only"]
+
+
+def test_rro_makes_a_bind_and_its_submounts_read_only(rt: Any, bundle: Bundle, tmp_path: Path) -> None:
+    """`rro` (mount_setattr with AT_RECURSIVE): a plain `ro` leaves the submounts of an rbind writable."""
+    from pyrkt.oci.specgen import default_spec
+
+    host = tmp_path / "tree"
+    (host / "sub").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(host / "sub")], check=True)
+    try:
+        mounts = default_spec()["mounts"]
+        assert isinstance(mounts, list)
+        script = "touch /mnt/ro/sub/x 2>&1 | grep -o Read-only; touch /mnt/rro/sub/y 2>&1 | grep -o Read-only; touch /mnt/rro/z 2>&1 | grep -o Read-only"
+        extra = [{"destination": "/mnt/ro", "type": "bind", "source": str(host), "options": ["rbind", "ro"]},
+                 {"destination": "/mnt/rro", "type": "bind", "source": str(host), "options": ["rbind", "rro"]}]
+        p = rt("run", "--bundle", bundle(["sh", "-c", script], mounts=mounts + extra), "rro", check=True)
+        assert p.stdout.split() == ["Read-only", "Read-only"]  # /mnt/ro/sub/x was written; the rro tree refuses both
+        assert (host / "sub" / "x").exists() and not (host / "sub" / "y").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(host / "sub")], check=False)

@@ -104,6 +104,16 @@ def userns_fd(uid_maps: list[object], gid_maps: list[object]) -> int:
         os.waitpid(pid, 0)
 
 
+def set_recursive_attrs(target: str, attr_set: int, attr_clr: int) -> None:
+    """mount_setattr(AT_RECURSIVE) on the mount at `target`: the `rro`, `rnosuid`, ... options."""
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    try:
+        _call(2, "mount_setattr", ctypes.c_int(AT_FDCWD), os.fsencode(target), ctypes.c_uint(AT_RECURSIVE),
+              ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+    except IdmapError:
+        raise IdmapError("recursive mount options (rro, rnosuid, ...) need mount_setattr(2), which this kernel lacks (5.12+)") from None
+
+
 def bind(source: str, target: str, uid_maps: list[object], gid_maps: list[object], recursive: bool) -> None:
     """Bind `source` on `target` (an existing mount point path) through an idmapping."""
     if not uid_maps or not gid_maps:

@@ -14,7 +14,7 @@ import os
 import stat
 
 from pyrkt.linux import syscalls as sc
-from pyrkt.linux.mounts import PathEscapeError, mkdir_all_in_root, parse_options, resolve_in_root
+from pyrkt.linux.mounts import MountOptions, PathEscapeError, mkdir_all_in_root, parse_options, resolve_in_root
 from pyrkt.oci.config import Config, Device, Mount
 
 TYPE_CHECKING = False  # `typing` costs ~15 ms to import in the container init
@@ -125,6 +125,7 @@ class Rootfs:
                 raise RootfsError(f"mount {m.destination}: idmapped mounts in a container with a user namespace are not supported yet")
         if opts.is_bind or m.type == "bind":
             self._bind(m, dest, opts.flags | sc.MS_BIND, opts.propagation)
+            self._recursive_attrs(m, dest, opts)
             return
         if m.type == "cgroup" or m.type == "cgroup2":
             self._cgroup(m, dest, opts.flags)
@@ -153,6 +154,20 @@ class Rootfs:
                         raise RootfsError(f"mount {m.type} on {m.destination}: {exc.strerror}") from None
                     self._after(dest, lambda t: _remount(t, flags | sc.MS_BIND))
         self._after(dest, lambda t: _propagate(t, opts.propagation))
+        self._recursive_attrs(m, dest, opts)
+
+    def _recursive_attrs(self, m: Mount, dest: str, opts: MountOptions) -> None:
+        if not (opts.rattr_set or opts.rattr_clr):
+            return
+        from pyrkt.oci import idmap
+
+        def apply(target: str) -> None:
+            try:
+                idmap.set_recursive_attrs(target, opts.rattr_set, opts.rattr_clr)
+            except (OSError, idmap.IdmapError) as exc:
+                raise RootfsError(f"mount {m.destination}: recursive mount options: {exc}") from None
+
+        self._after(dest, apply)
 
     def _bind(self, m: Mount, dest: str, flags: int, propagation: list[int]) -> None:
         source = m.source
