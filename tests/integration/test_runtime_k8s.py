@@ -380,3 +380,15 @@ def test_rro_makes_a_bind_and_its_submounts_read_only(rt: Any, bundle: Bundle, t
         assert (host / "sub" / "x").exists() and not (host / "sub" / "y").exists()
     finally:
         subprocess.run(["umount", "-l", str(host / "sub")], check=False)
+
+
+def test_weight_device_falls_back_to_bfq(tmp_path: Path) -> None:
+    """A kernel with BFQ only has blkio.bfq.weight_device and no blkio.weight_device (runc writes
+    the former). This machine has neither, so the hierarchy is a directory of this test's own."""
+    from pyrkt.linux.cgroups import CgroupManager
+
+    (tmp_path / "blkio.bfq.weight_device").write_text("")
+    mgr = CgroupManager("v1", {"blkio": str(tmp_path)})
+    mgr.apply({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 300}]}})
+    assert (tmp_path / "blkio.bfq.weight_device").read_text() == "8:0 300"
+    assert not (tmp_path / "blkio.weight_device").exists()

@@ -846,6 +846,8 @@ class CgroupManager:
                     fname = "blkio.bfq.weight"
                 else:
                     raise CgroupError(f"blockIO.weight={val}: {d} has neither blkio.weight nor blkio.bfq.weight (no CFQ/BFQ scheduler)")
+            if fname == "blkio.weight_device" and not os.path.exists(os.path.join(d, fname)) and os.path.exists(os.path.join(d, "blkio.bfq.weight_device")):
+                fname = "blkio.bfq.weight_device"  # a kernel with BFQ only (no CFQ): runc writes there
             if fname == "memory.memsw.limit_in_bytes" and not os.path.exists(os.path.join(d, fname)):
                 raise CgroupError(f"memory.swap={val}: {d}/{fname} does not exist (swap accounting is off)")
             _write(os.path.join(d, fname), val)
