@@ -322,6 +322,8 @@ def test_a_frozen_cgroup_is_refused_at_once_and_a_busy_one_warned(rt: Any, bundl
         p = rt("run", "-d", "--bundle", bundle(["true"], linux={"cgroupsPath": f"/{name}"}), "frz", timeout=20)
         assert p.returncode != 0 and "unexpectedly frozen" in p.stderr, p.stderr
         assert os.listdir(rt.root) == [] and frozen.is_dir()  # not ours: left as it was
+        leaked = [c for c in os.listdir("/sys/fs/cgroup") if c != "freezer" and Path("/sys/fs/cgroup", c, name).exists()]
+        assert leaked == []  # refused before any cgroup was made
     finally:
         (frozen / ("freezer.state" if v1 else "cgroup.freeze")).write_text("THAWED" if v1 else "0")
         frozen.rmdir()
@@ -392,3 +394,27 @@ def test_weight_device_falls_back_to_bfq(tmp_path: Path) -> None:
     mgr.apply({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "weight": 300}]}})
     assert (tmp_path / "blkio.bfq.weight_device").read_text() == "8:0 300"
     assert not (tmp_path / "blkio.weight_device").exists()
+
+
+def test_empty_cpuset_ancestors_are_filled(rt: Any, bundle: Bundle) -> None:
+    """An ancestor cgroup the runtime did not create, with empty cpuset.cpus/mems (a fresh v1
+    cpuset directory is so): runc fills it from its parent instead of failing with ENOSPC."""
+    import uuid
+
+    cpuset = _v1_dir("cpuset")
+    if cpuset is None:
+        pytest.skip("no v1 cpuset hierarchy")
+    name = f"pyrkt-k8s-test-{uuid.uuid4().hex[:8]}"
+    (cpuset / name).mkdir()
+    try:
+        assert (cpuset / name / "cpuset.cpus").read_text().strip() == ""
+        rt("run", "--bundle", bundle(["true"], linux={"cgroupsPath": f"/{name}/c1"}), "cpus", check=True)
+        assert (cpuset / name / "cpuset.cpus").read_text().strip() == (cpuset / "cpuset.cpus").read_text().strip()
+    finally:
+        for d in sorted((p for p in (cpuset / name).glob("**/") if p.is_dir()), key=lambda p: -len(str(p))):
+            d.rmdir()
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            leftover = Path("/sys/fs/cgroup", ctrl, name)
+            if leftover.is_dir():
+                for d in sorted((p for p in leftover.glob("**/") if p.is_dir()), key=lambda p: -len(str(p))):
+                    d.rmdir()

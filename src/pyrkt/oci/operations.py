@@ -358,8 +358,9 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "
     try:
         path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
         mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
-        mgr.create()
-        frozen = mgr.state() == "frozen"
+        frozen = mgr.state() == "frozen"  # before create: a refusal leaves nothing behind
+        if not frozen:
+            mgr.create()
         busy = not frozen and _has_procs(mgr.paths())
     except CgroupError as exc:
         raise RuntimeFailure(str(exc)) from None
