@@ -21,8 +21,6 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import Runtime
-
 pytestmark = pytest.mark.root
 
 Bundle = Callable[..., str]
@@ -39,13 +37,13 @@ def caps_of(text: str) -> dict[str, int]:
 
 
 @pytest.fixture
-def runc_rt(tmp_path: Path) -> Any:
+def runc_rt(rt: Any, tmp_path: Path) -> Any:
     """Debian's runc with a private root, or None when it is not installed."""
     binary = shutil.which("runc")
     if binary is None:
         yield None
         return
-    runtime = Runtime(str(tmp_path / "runc-state"), binary)
+    runtime = type(rt)(str(tmp_path / "runc-state"), binary)  # conftest's Runtime (a module name other conftests share)
     yield runtime
     runtime.cleanup()
 

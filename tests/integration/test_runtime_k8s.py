@@ -54,12 +54,10 @@ def test_a_listed_device_the_config_denies_stays_denied(rt: Any, bundle: Bundle)
 # -- a long --root ---------------------------------------------------------------
 
 
-def test_long_state_root_and_id(bundle: Bundle, tmp_path: Path) -> None:
+def test_long_state_root_and_id(rt: Any, bundle: Bundle, tmp_path: Path) -> None:
     """exec.sock under <root>/<64-char id>/ is far beyond AF_UNIX's 107 bytes; runc takes any length."""
-    from conftest import Runtime
-
     root = tmp_path / ("r" * 60) / ("o" * 60) / ("t" * 60)
-    rt = Runtime(str(root))
+    rt = type(rt)(str(root))  # conftest's Runtime, on the long root
     cid = "c" * 64
     try:
         assert len(f"{root}/{cid}/exec.sock") > 200
