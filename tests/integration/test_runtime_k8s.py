@@ -417,3 +417,25 @@ def test_empty_cpuset_ancestors_are_filled(rt: Any, bundle: Bundle) -> None:
             if leftover.is_dir():
                 for d in sorted((p for p in leftover.glob("**/") if p.is_dir()), key=lambda p: -len(str(p))):
                     d.rmdir()
+
+
+def test_bind_source_only_the_hosts_root_can_reach_under_a_user_namespace(rt: Any, bundle: Bundle, shared_rootfs: str, tmp_path: Path) -> None:
+    """pytest's tmp dirs are 0700 root: the mapped root (host uid 300000) cannot walk to the
+    source; create opens it before the user namespace, as runc does, and the bind works."""
+    from pyrkt.oci.specgen import default_spec
+
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "f").write_text("from host\n")
+    os.chmod(share, 0o755)
+    os.chmod(share / "f", 0o644)
+    assert (os.stat(tmp_path).st_mode & 0o077) == 0
+    ns = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "user")]
+    linux = {"namespaces": ns, "uidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}],
+             "gidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}]}
+    mounts = default_spec()["mounts"]
+    assert isinstance(mounts, list)
+    os.makedirs(os.path.join(shared_rootfs, "mnt", "k8s-share"), exist_ok=True)  # the mapped root cannot mkdir there
+    mounts = mounts + [{"destination": "/mnt/k8s-share", "type": "bind", "source": str(share), "options": ["rbind", "ro"]}]
+    p = rt("run", "--bundle", bundle(["cat", "/mnt/k8s-share/f"], rootfs=shared_rootfs, linux=linux, mounts=mounts), "usrc")
+    assert (p.returncode, p.stdout) == (0, "from host\n"), p.stderr

@@ -101,9 +101,10 @@ class IDMapping:
 
 
 class Mount:
-    __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
+    __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings", "source_fd")
 
     def __init__(self, destination: str, type_: str, source: str, options: list[str]) -> None:
+        self.source_fd = -1  # a bind source opened by create before the user namespace (see operations)
         self.destination = destination
         self.type = type_
         self.source = source

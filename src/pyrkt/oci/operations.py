@@ -202,7 +202,10 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
                 own_time = enter_time_namespace(cfg)
             except SecurityError as exc:
                 raise RuntimeFailure(str(exc)) from None
+        source_fds = _open_bind_sources(cfg, bundle) if clone_flags & sc.CLONE_NEWUSER else []
         pid = sc.clone(clone_flags)
+        for fd in source_fds if pid else ():
+            os.close(fd)  # the init has its copies
         if pid == 0:
             # the directory lock must stay with create alone: the init would otherwise
             # hold it (a shared open file description) until it execs
@@ -328,6 +331,23 @@ def _crc32(data: bytes) -> int:
         for _ in range(8):
             crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
     return crc ^ 0xFFFFFFFF
+
+
+def _open_bind_sources(cfg: Config, bundle: str) -> list[int]:
+    """O_PATH fds of the bind sources, opened by the host's root before the init enters its user
+    namespace: a source only the host's root may reach is then still bound (runc passes such fds)."""
+    fds = []
+    for m in cfg.mounts:
+        if (m.type == "bind" or any(o in ("bind", "rbind") for o in m.options)) and not m.uid_mappings:
+            from pyrkt.oci import idmap
+
+            source = m.source if m.source.startswith("/") else os.path.join(bundle, m.source)
+            try:
+                m.source_fd = idmap.clone_tree(source, "rbind" in m.options)
+            except (OSError, idmap.IdmapError):
+                continue  # the init binds by path, and reports a failure in its own words
+            fds.append(m.source_fd)
+    return fds
 
 
 def _has_procs(paths: dict[str, str]) -> bool:

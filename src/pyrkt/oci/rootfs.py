@@ -173,6 +173,8 @@ class Rootfs:
         source = m.source
         if not source.startswith("/"):
             source = os.path.join(self.bundle, source)
+        if m.source_fd >= 0:
+            source = f"/proc/self/fd/{m.source_fd}"  # a detached tree create made before the user namespace
         try:
             st = os.stat(source)
         except OSError as exc:
@@ -190,6 +192,10 @@ class Rootfs:
                         idmap.bind(source, target, m.uid_mappings, m.gid_mappings, bool(flags & sc.MS_REC) or "ridmap" in m.options)  # type: ignore[arg-type]
                     except idmap.IdmapError as exc:
                         raise RootfsError(f"mount {m.destination}: {exc}") from None
+                elif m.source_fd >= 0:
+                    from pyrkt.oci import idmap
+
+                    idmap.attach_tree(m.source_fd, target)
                 else:
                     sc.mount(source, target, None, sc.MS_BIND | (flags & sc.MS_REC))
             except OSError as exc:
