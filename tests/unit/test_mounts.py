@@ -35,9 +35,12 @@ def test_extensions_are_not_data() -> None:
     assert "tmpcopyup" in o.extensions
 
 
-def test_recursive_attributes_refused() -> None:
-    with pytest.raises(MountOptionError, match="rro"):
-        parse_options(["rro"])
+def test_recursive_attributes() -> None:
+    opts = parse_options(["rbind", "rro", "rnosuid", "rsuid", "rnoatime"])
+    assert (opts.rattr_set, opts.rattr_clr) == (0x1 | 0x10, 0x2 | 0x70)  # the last of rnosuid/rsuid wins
+    assert opts.data == ""
+    with pytest.raises(MountOptionError, match="ratime"):
+        parse_options(["ratime"])
 
 
 @pytest.fixture

@@ -153,10 +153,18 @@ class Context:
         self.systemd_cgroup = systemd_cgroup
 
 
-def _log(ctx: Context | None, level: str, message: str) -> None:
-    if ctx is None or not ctx.log:
+def _log(ctx: Context | None, level: str, message: str, stderr: bool = False) -> None:
+    """One line to --log (level "": only create the file); with stderr=True, there when no --log is given."""
+    if ctx is None or not (ctx.log or stderr):
         return
     from pyrkt.oci.state import rfc3339_now
+
+    if not level:
+        try:
+            open(ctx.log, "a").close()
+        except OSError:
+            pass
+        return
 
     if ctx.log_format == "json":
         import json
@@ -165,6 +173,9 @@ def _log(ctx: Context | None, level: str, message: str) -> None:
     else:
         line = f'time="{rfc3339_now()}" level={level} msg="{message}"'
     try:
+        if not ctx.log:
+            sys.stderr.write(line + "\n")
+            return
         with open(ctx.log, "a") as f:
             f.write(line + "\n")
     except OSError:
@@ -265,7 +276,7 @@ def cmd_list(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
 
         for c in containers:
             c["owner"] = _owner(int(c.pop("owner_uid", 0)))  # type: ignore[call-overload]
-        print(json.dumps(containers))
+        print(json.dumps(containers, separators=(",", ":")))  # runc's compact form
         return 0
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
     for c in containers:
@@ -373,6 +384,7 @@ def cmd_features(ctx: Context, flags: dict[str, object], args: list[str]) -> int
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ctx: Context | None = None
+    verb = ""
     try:
         gflags, rest = parse(argv, GLOBAL_FLAGS, interspersed=False)
         ctx = Context(
@@ -384,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         if ctx.log_format not in ("text", "json"):
             raise UsageError(f"invalid log format {ctx.log_format!r}: use text or json")
+        if ctx.log:
+            _log(ctx, "", "")  # created for every command, as runc opens it (a shim tails it)
         if gflags["version"]:
             from pyrkt import OCI_VERSION, __version__
 
@@ -403,7 +417,11 @@ def main(argv: list[str] | None = None) -> int:
         if flags.get("help"):
             print(f"usage: pyrkt-runtime {usage}")
             return 0
+        if ctx.debug:
+            _log(ctx, "debug", f"{verb} {' '.join(verb_args)}: started", stderr=True)
         result: int = globals()[handler](ctx, flags, args)
+        if ctx.debug:
+            _log(ctx, "debug", f"{verb}: done, exit status {result}", stderr=True)
         return result
     except UsageError as exc:
         _fail(ctx, str(exc))
@@ -418,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
 
             traceback.print_exc()
         _fail(ctx, describe(exc))
-        return 1
+        return 255 if verb == "exec" else 1  # runc: exec's own failures are 255; the process's status passes through
 
 
 def _fail(ctx: Context | None, message: str) -> None:

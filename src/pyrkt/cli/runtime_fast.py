@@ -50,6 +50,13 @@ def fast_main(argv: list[str]) -> int | None:
     if g["log_format"] not in ("text", "json") or not rest or not root.startswith("/"):
         return None
     verb, args = rest[0], rest[1:]
+    if g["log"]:
+        import posix  # built in: `os` is not loaded on this path yet
+
+        try:  # the log file exists after every command (runc creates it)
+            posix.close(posix.open(str(g["log"]), posix.O_WRONLY | posix.O_CREAT | posix.O_APPEND | posix.O_CLOEXEC, 0o644))
+        except OSError:
+            pass
     if verb in ("create", "run"):
         return _create_or_run(verb, args, g)
     if verb not in ("start", "delete"):

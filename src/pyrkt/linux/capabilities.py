@@ -91,21 +91,25 @@ def last_cap() -> int:
 
 
 class CapabilitySets:
-    """The five OCI capability sets as bit masks; None means "leave as is"."""
+    """The five OCI capability sets as bit masks.
+
+    An absent (or null) set is the EMPTY set, and so is an absent
+    `capabilities` object, as in the runtime spec and runc: containerd writes
+    `drop: [ALL]` as `"capabilities": {}`, and reading an absent `bounding` as
+    "leave it" would let uid 0 regain every capability at its first execve.
+    """
 
     __slots__ = ("bounding", "effective", "permitted", "inheritable", "ambient")
 
     def __init__(self, spec: dict[str, list[str]] | None, last: int) -> None:
         spec = spec or {}
-        self.bounding = mask_of(spec.get("bounding"), last) if "bounding" in spec else None
+        self.bounding = mask_of(spec.get("bounding"), last)
         self.effective = mask_of(spec.get("effective"), last)
         self.permitted = mask_of(spec.get("permitted"), last)
         self.inheritable = mask_of(spec.get("inheritable"), last)
         self.ambient = mask_of(spec.get("ambient"), last)
 
     def drop_bounding(self, last: int) -> None:
-        if self.bounding is None:
-            return
         for cap in range(last + 1):
             if not self.bounding & (1 << cap):
                 syscalls.prctl(syscalls.PR_CAPBSET_DROP, cap)

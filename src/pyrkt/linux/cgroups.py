@@ -751,7 +751,17 @@ class CgroupManager:
         return list(reversed(levels))
 
     def _mkdir_cpuset(self, d: str) -> None:
-        for lvl in self._missing_levels(d) or [d]:
+        # every level below the hierarchy's root, existing ones too: an ancestor someone else
+        # made may have empty cpus/mems, and a task cannot join below it (ENOSPC); runc fills it
+        levels = []
+        cur = d
+        while os.path.dirname(cur) != cur:
+            parent = os.path.dirname(cur)
+            if os.path.isdir(parent) and not os.path.exists(os.path.join(parent, "cpuset.cpus")):
+                break  # cur is the hierarchy's root
+            levels.append(cur)
+            cur = parent
+        for lvl in reversed(levels):
             if not os.path.isdir(lvl):
                 self._makedirs(lvl)
             parent = os.path.dirname(lvl)
@@ -846,6 +856,8 @@ class CgroupManager:
                     fname = "blkio.bfq.weight"
                 else:
                     raise CgroupError(f"blockIO.weight={val}: {d} has neither blkio.weight nor blkio.bfq.weight (no CFQ/BFQ scheduler)")
+            if fname == "blkio.weight_device" and not os.path.exists(os.path.join(d, fname)) and os.path.exists(os.path.join(d, "blkio.bfq.weight_device")):
+                fname = "blkio.bfq.weight_device"  # a kernel with BFQ only (no CFQ): runc writes there
             if fname == "memory.memsw.limit_in_bytes" and not os.path.exists(os.path.join(d, fname)):
                 raise CgroupError(f"memory.swap={val}: {d}/{fname} does not exist (swap accounting is off)")
             _write(os.path.join(d, fname), val)

@@ -84,12 +84,17 @@ PROPAGATION_OPTIONS: dict[str, int] = {
 # options that are runtime extensions, not passed to the kernel
 EXTENSION_OPTIONS = frozenset({"tmpcopyup", "copy-symlink", "notmpcopyup", "idmap", "ridmap"})
 
-# recursive mount attributes (mount_setattr) that we do not apply
-RECURSIVE_ATTR_OPTIONS = frozenset({
-    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnoatime",
-    "ratime", "rrelatime", "rnorelatime", "rnodiratime", "rdiratime", "rstrictatime",
-    "rnostrictatime", "rnosymfollow", "rsymfollow",
-})
+# recursive mount attributes, applied with mount_setattr(AT_RECURSIVE) (kernel 5.12+):
+# option -> (MOUNT_ATTR_* bits to set, bits to clear); the atime ones replace the atime field
+_ATIME = 0x70
+RECURSIVE_ATTRS: dict[str, tuple[int, int]] = {
+    "rro": (0x1, 0), "rrw": (0, 0x1), "rnosuid": (0x2, 0), "rsuid": (0, 0x2), "rnodev": (0x4, 0), "rdev": (0, 0x4),
+    "rnoexec": (0x8, 0), "rexec": (0, 0x8), "rnodiratime": (0x80, 0), "rdiratime": (0, 0x80),
+    "rrelatime": (0, _ATIME), "rnoatime": (0x10, _ATIME), "rstrictatime": (0x20, _ATIME),
+    "rnosymfollow": (0x200000, 0), "rsymfollow": (0, 0x200000),
+}
+# recursive mount attributes that we do not apply (no single meaning for mount_setattr)
+RECURSIVE_ATTR_OPTIONS = frozenset({"ratime", "rnorelatime", "rnostrictatime"})
 
 
 class MountOptionError(ValueError):
@@ -99,13 +104,15 @@ class MountOptionError(ValueError):
 class MountOptions:
     """The parsed form of an OCI mount's `options`."""
 
-    __slots__ = ("flags", "propagation", "data", "extensions")
+    __slots__ = ("flags", "propagation", "data", "extensions", "rattr_set", "rattr_clr")
 
     def __init__(self, flags: int, propagation: list[int], data: str, extensions: frozenset[str]) -> None:
         self.flags = flags
         self.propagation = propagation
         self.data = data
         self.extensions = extensions
+        self.rattr_set = 0  # RECURSIVE_ATTRS, for mount_setattr(AT_RECURSIVE)
+        self.rattr_clr = 0
 
     @property
     def is_bind(self) -> bool:
@@ -120,6 +127,7 @@ def parse_options(options: list[str] | None) -> MountOptions:
     propagation: list[int] = []
     data: list[str] = []
     extensions: set[str] = set()
+    rset = rclr = 0
     for opt in options or ():
         known = FLAG_OPTIONS.get(opt)
         if known is not None:
@@ -136,10 +144,17 @@ def parse_options(options: list[str] | None) -> MountOptions:
         if opt in EXTENSION_OPTIONS:
             extensions.add(opt)
             continue
+        rattr = RECURSIVE_ATTRS.get(opt)
+        if rattr is not None:
+            rset = (rset & ~rattr[0] & ~rattr[1]) | rattr[0]
+            rclr = (rclr & ~rattr[0]) | rattr[1]
+            continue
         if opt in RECURSIVE_ATTR_OPTIONS:
             raise MountOptionError(f"mount option {opt!r} (recursive mount attribute) is not supported")
         data.append(opt)
-    return MountOptions(flags, propagation, ",".join(data), frozenset(extensions))
+    parsed = MountOptions(flags, propagation, ",".join(data), frozenset(extensions))
+    parsed.rattr_set, parsed.rattr_clr = rset, rclr
+    return parsed
 
 
 class PathEscapeError(ValueError):

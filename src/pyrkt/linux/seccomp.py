@@ -437,6 +437,8 @@ def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
         filt.kernel_flags |= KERNEL_FLAGS[name]
     try:
         _add_rules(lib, main_ctx, rules, default, filt, None)
+        if default not in (_ACT_ALLOW, _ACT_LOG):
+            _enosys_above_newest(lib, main_ctx, rules, default)
         # One context per extra architecture, merged into the native one:
         # a rule that collides only on one architecture (x86's socketcall
         # multiplexer cannot see socket()'s arguments, so two
@@ -500,6 +502,30 @@ def _add_rules(lib: Any, ctx: int, rules: list[_Rule], default: int, filt: Secco
                 if rc < 0:
                     where = f" on {arch}" if arch else ""
                     raise SeccompError(f"linux.seccomp.syscalls[{n}]: adding rule for {name}{where} failed: {os.strerror(-rc)}")
+
+
+NATIVE_SYSCALL_LIMIT = 512  # x86_64 and arm64 number their syscalls below it (x32's are above 512 | bit 30)
+
+
+def _enosys_above_newest(lib: Any, ctx: int, rules: list[_Rule], default: int) -> None:
+    """Syscalls newer than every one the profile names fail with ENOSYS, not the default errno.
+
+    As runc does: a profile written before clone3 or openat2 existed would otherwise
+    return EPERM for them, and glibc falls back to the older call on ENOSYS only."""
+    newest = -1
+    for rule in rules:
+        for name in rule.names:
+            newest = max(newest, lib.seccomp_syscall_resolve_name(name.encode()))
+    if newest < 0:
+        return
+    action = _ACT_ERRNO | errno.ENOSYS
+    if action == default:
+        return  # the profile's default is ENOSYS already (containers-common's)
+    none = (_ArgCmp * 1)()
+    for nr in range(newest + 1, NATIVE_SYSCALL_LIMIT):
+        rc = lib.seccomp_rule_add_array(ctx, action, nr, 0, none)
+        if rc < 0 and rc != -errno.EEXIST:
+            raise SeccompError(f"linux.seccomp: adding the ENOSYS rule for syscall {nr} failed: {os.strerror(-rc)}")
 
 
 def _conditions(args: list[tuple[int, int, int, int]]) -> list[list[tuple[int, int, int, int]]]:

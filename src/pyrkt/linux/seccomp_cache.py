@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DEFAULT_DIR", "ENV", "FORMAT_VERSION", "cache_key", "cached_program", "read_entry", "write_entry"]
 
 #: bumped whenever the entry format, the key or compile_program's output changes
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: syscalls above the profile's newest get ENOSYS
 DEFAULT_DIR = "/run/pyrkt/seccomp"
 #: overrides DEFAULT_DIR; set but empty disables the cache
 ENV = "PYRKT_SECCOMP_CACHE"

@@ -101,9 +101,10 @@ class IDMapping:
 
 
 class Mount:
-    __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings")
+    __slots__ = ("destination", "type", "source", "options", "uid_mappings", "gid_mappings", "source_fd")
 
     def __init__(self, destination: str, type_: str, source: str, options: list[str]) -> None:
+        self.source_fd = -1  # a bind source opened by create before the user namespace (see operations)
         self.destination = destination
         self.type = type_
         self.source = source
@@ -286,7 +287,8 @@ class Config:
         self.annotations: dict[str, str] = annotations
         hooks = raw.get("hooks") or {}
         _type(hooks, dict, "hooks")
-        self.hooks: dict[str, list[dict[str, object]]] = hooks
+        # a null list is an absent one (Go's nil slice: runc runs no hook)
+        self.hooks: dict[str, list[dict[str, object]]] = {k: v for k, v in hooks.items() if v is not None}
 
         linux = raw.get("linux") or {}
         _type(linux, dict, "linux")
@@ -314,7 +316,13 @@ class Config:
         if self.uid_mappings and "user" not in seen:
             raise ConfigError("config.json: linux.uidMappings given without a user namespace")
         if "mount" not in seen:
-            raise ConfigError("config.json: linux.namespaces must include a mount namespace")
+            # the host's mount namespace (the spec allows it, runc runs it): the process is
+            # chrooted into root.path; nothing is mounted there, the host's mounts stay as they are
+            for field, value in (("mounts", self.mounts), ("linux.maskedPaths", linux.get("maskedPaths")),
+                                 ("linux.readonlyPaths", linux.get("readonlyPaths")), ("root.readonly", self.root_readonly),
+                                 ("linux.devices", linux.get("devices")), ("linux.rootfsPropagation", linux.get("rootfsPropagation"))):
+                if value:
+                    raise ConfigError(f"config.json: {field} needs a mount namespace of the container's own (linux.namespaces has none)")
         if self.hostname and "uts" not in seen:
             raise ConfigError("config.json: hostname needs a uts namespace of its own")
         self.domainname = raw.get("domainname")

@@ -13,7 +13,7 @@ import time
 from pyrkt.oci import lifecycle
 from pyrkt.oci.errors import RuntimeFailure
 from pyrkt.oci.operations import _check
-from pyrkt.oci.state import ContainerState, StateDir, StateError, open_container, state_json, status_of
+from pyrkt.oci.state import ContainerState, NoSuchContainer, StateDir, StateError, open_container, state_json, status_of
 
 
 def state(root: str, container_id: str) -> dict[str, object]:
@@ -28,7 +28,7 @@ def parse_signal(text: str) -> int:
     """A signal by number or name, with or without SIG."""
     if text.isdigit():
         number = int(text)
-        if 0 < number < 65:
+        if 0 <= number < 65:  # 0: is it alive (runc takes it)
             return number
         raise RuntimeFailure(f"invalid signal {text!r}")
     name = text.upper()
@@ -128,6 +128,8 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
         sd = StateDir(root, container_id)
         sd.open(lock=True)
     except StateError as exc:
+        if force and isinstance(exc, NoSuchContainer):
+            return  # runc: nothing to delete is not an error with --force (containerd's pod removal)
         raise RuntimeFailure(str(exc)) from None
     try:
         try:

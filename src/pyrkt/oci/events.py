@@ -73,7 +73,7 @@ def _oom_count(state: ContainerState) -> int:
 
 
 def _emit(doc: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.write(json.dumps(doc, separators=(",", ":")) + "\n")  # runc's compact lines
     sys.stdout.flush()
 
 

@@ -109,6 +109,11 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
             raise RuntimeFailure(f"--process {opts.process_file}: malformed JSON: {exc}") from None
         if not isinstance(raw, dict):
             raise RuntimeFailure(f"--process {opts.process_file}: the document must be a JSON object")
+        if raw.get("capabilities") is None:
+            # runc: a process without capabilities gets the container's; absent there too, none at all
+            base_proc: Any = state.config.get("process") or {}
+            base_caps = base_proc.get("capabilities")
+            raw["capabilities"] = json.loads(json.dumps(base_caps)) if isinstance(base_caps, dict) else {}
     else:
         if not opts.args:
             raise RuntimeFailure("exec: no command given: use exec <container-id> <command> [args...] or --process FILE")
@@ -137,7 +142,9 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
     raw["user"] = user
     if opts.caps:
         caps = dict(raw.get("capabilities") or {})
-        for key in ("bounding", "effective", "permitted", "inheritable", "ambient"):
+        # not inheritable: a --cap in the inheritable set would survive every later execve
+        # (runc's CVE-2022-29162); ambient then needs it inheritable, so it is raised only if the config has it
+        for key in ("bounding", "effective", "permitted", "ambient"):
             have = list(caps.get(key) or [])
             for c in opts.caps:
                 name = str(c).upper()
@@ -170,6 +177,11 @@ def build_process(state: ContainerState, opts: ExecOptions) -> Process:
     except SecurityError as exc:
         raise RuntimeFailure(str(exc)) from None
     return proc
+
+
+def _lists_mount_ns(state: ContainerState) -> bool:
+    linux: Any = state.config.get("linux") or {}
+    return any(isinstance(ns, dict) and ns.get("type") == "mount" for ns in (linux.get("namespaces") or []))
 
 
 def _namespaces_to_join(state: ContainerState) -> list[tuple[str, int]]:
@@ -342,7 +354,10 @@ def _sub_cgroup(mgr, paths: dict[str, str], specs: list[str]):  # type: ignore[n
         ctrls, colon, sub = spec.rpartition(":")
         if not colon:
             ctrls, sub = "", spec
-        sub = os.path.normpath("/" + sub).lstrip("/")
+        cleaned = os.path.normpath(sub.lstrip("/") or ".")
+        if cleaned == ".." or cleaned.startswith("../"):
+            raise RuntimeFailure(f"exec --cgroup {spec!r}: {sub} is not a sub cgroup path")
+        sub = "" if cleaned == "." else cleaned
         keys = ctrls.split(",") if ctrls else list(dirs)
         for key in keys:
             if key not in paths:
@@ -382,11 +397,13 @@ def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[st
 
         setup_console(console_sock, proc.console_size)
         console_sock.close()
+    if not _lists_mount_ns(state):
+        os.chroot(f"/proc/{state.pid}/root")  # a container in the host's mount namespace is chrooted: so is its exec
     pr.enter_process_context(proc)
     security.apply_personality(personality)
     security.apply_process(proc.apparmor_profile, proc.selinux_label)
     last = capabilities.last_cap()
-    caps = capabilities.CapabilitySets(proc.capabilities, last) if proc.capabilities is not None else None
+    caps = capabilities.CapabilitySets(proc.capabilities, last)  # absent: the empty sets
     if seccomp_filter is not None and not proc.no_new_privileges:
         seccomp_filter.load()
         seccomp_filter = None

@@ -183,5 +183,13 @@ def init_side(sock: object, cfg_raw: dict[str, object], hooks: Mapping[str, obje
         msg = sync.recv(sock)  # type: ignore[arg-type]
         if msg.get("type") != "go":
             raise sync.SyncError(f"unexpected message {msg.get('type')!r}")
-    run("createContainer", hooks, state)
+    if hooks.get("createContainer"):
+        root = cfg_raw.get("root")
+        path = str(root.get("path", "")) if isinstance(root, dict) else ""
+        cwd = os.getcwd()
+        os.chdir(os.path.join(bundle, path))  # runc runs them in the rootfs (joined to the bundle if relative)
+        try:
+            run("createContainer", hooks, state)
+        finally:
+            os.chdir(cwd)
     return state_doc(cfg_raw, container_id, "created", pid, bundle)

@@ -104,6 +104,32 @@ def userns_fd(uid_maps: list[object], gid_maps: list[object]) -> int:
         os.waitpid(pid, 0)
 
 
+def clone_tree(source: str, recursive: bool) -> int:
+    """open_tree(OPEN_TREE_CLONE): a detached copy of the mount at `source`, attachable in another
+    mount namespace (a plain O_PATH fd is not: mount(2) refuses a source of another namespace)."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    return _call(0, "open_tree", ctypes.c_int(AT_FDCWD), os.fsencode(source), ctypes.c_uint(flags))
+
+
+def attach_tree(tree: int, target: str) -> None:
+    """move_mount the detached tree `tree` onto `target`."""
+    if target.startswith("/proc/self/fd/"):
+        to_fd, to_path, extra = int(target.rsplit("/", 1)[1]), b"", MOVE_MOUNT_T_EMPTY_PATH
+    else:
+        to_fd, to_path, extra = AT_FDCWD, os.fsencode(target), 0
+    _call(1, "move_mount", ctypes.c_int(tree), b"", ctypes.c_int(to_fd), to_path, ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH | extra))
+
+
+def set_recursive_attrs(target: str, attr_set: int, attr_clr: int) -> None:
+    """mount_setattr(AT_RECURSIVE) on the mount at `target`: the `rro`, `rnosuid`, ... options."""
+    attr = _MountAttr(attr_set, attr_clr, 0, 0)
+    try:
+        _call(2, "mount_setattr", ctypes.c_int(AT_FDCWD), os.fsencode(target), ctypes.c_uint(AT_RECURSIVE),
+              ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+    except IdmapError:
+        raise IdmapError("recursive mount options (rro, rnosuid, ...) need mount_setattr(2), which this kernel lacks (5.12+)") from None
+
+
 def bind(source: str, target: str, uid_maps: list[object], gid_maps: list[object], recursive: bool) -> None:
     """Bind `source` on `target` (an existing mount point path) through an idmapping."""
     if not uid_maps or not gid_maps:

@@ -197,7 +197,7 @@ def _init(ctx: InitContext) -> None:
         persona = security.personality_value(cfg.personality)
     rootfs.pivot(ctx.no_pivot)
 
-    if cfg.hostname is not None and cfg.ns("uts") is not None:
+    if cfg.hostname and cfg.ns("uts") is not None:  # "": left as it is (runc)
         sc.sethostname(cfg.hostname)
     if cfg.domainname:
         sc.setdomainname(str(cfg.domainname))
@@ -221,7 +221,7 @@ def _init(ctx: InitContext) -> None:
     pr.enter_process_context(proc)
 
     last = capabilities.last_cap()
-    caps = capabilities.CapabilitySets(proc.capabilities, last) if proc.capabilities is not None else None
+    caps = capabilities.CapabilitySets(proc.capabilities, last)  # absent: the empty sets
     if seccomp_filter is not None and not proc.no_new_privileges:
         # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
         seccomp_filter.load()
@@ -249,14 +249,14 @@ def _init(ctx: InitContext) -> None:
     conn = _socket.socket(fileno=fd)
     ctx.exec_sock.close()
     conn.recv(1)
+    if seccomp_filter is not None:
+        seccomp_filter.load()  # before startContainer: the hooks run in the container, filtered as it is (runc)
     if cfg.hooks.get("startContainer"):
         try:
             oci_hooks.run("startContainer", cfg.hooks, start_state)
         except oci_hooks.HookError as exc:
             conn.send(str(exc).encode())
             os._exit(1)
-    if seccomp_filter is not None:
-        seccomp_filter.load()
     try:
         os.execve(path, proc.args, pr.env_map(proc.env))
     except OSError as exc:

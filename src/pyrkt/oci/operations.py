@@ -149,6 +149,8 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
         except SeccompError as exc:
             raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
     _check_extras(cfg)
+    if opts.no_pivot and cfg.ns("mount") is None:
+        raise RuntimeFailure("unable to use no-pivot without a private MNT namespace")
 
     sd = StateDir(root, container_id)
     try:
@@ -161,7 +163,7 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
     try:
         cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup)
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        listener.bind(sd.exec_socket)
+        listener.bind(sd.exec_socket_address)
         listener.listen(1)
         parent_sock, child_sock = sync.pair()
         if console_sock is None and opts.console_socket is not None:
@@ -200,7 +202,10 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
                 own_time = enter_time_namespace(cfg)
             except SecurityError as exc:
                 raise RuntimeFailure(str(exc)) from None
+        source_fds = _open_bind_sources(cfg, bundle) if clone_flags & sc.CLONE_NEWUSER else []
         pid = sc.clone(clone_flags)
+        for fd in source_fds if pid else ():
+            os.close(fd)  # the init has its copies
         if pid == 0:
             # the directory lock must stay with create alone: the init would otherwise
             # hold it (a shared open file description) until it execs
@@ -328,28 +333,65 @@ def _crc32(data: bytes) -> int:
     return crc ^ 0xFFFFFFFF
 
 
+def _open_bind_sources(cfg: Config, bundle: str) -> list[int]:
+    """O_PATH fds of the bind sources, opened by the host's root before the init enters its user
+    namespace: a source only the host's root may reach is then still bound (runc passes such fds)."""
+    fds = []
+    for m in cfg.mounts:
+        if (m.type == "bind" or any(o in ("bind", "rbind") for o in m.options)) and not m.uid_mappings:
+            from pyrkt.oci import idmap
+
+            source = m.source if m.source.startswith("/") else os.path.join(bundle, m.source)
+            try:
+                m.source_fd = idmap.clone_tree(source, "rbind" in m.options)
+            except (OSError, idmap.IdmapError):
+                continue  # the init binds by path, and reports a failure in its own words
+            fds.append(m.source_fd)
+    return fds
+
+
+def _has_procs(paths: dict[str, str]) -> bool:
+    """Whether the cgroup has processes already (one hierarchy read: this is create's path)."""
+    d = paths.get("pids") or paths.get("") or next(iter(paths.values()), "")
+    try:
+        with open(os.path.join(d, "cgroup.procs"), "rb") as f:
+            return bool(f.read(1))
+    except OSError:
+        return False
+
+
 def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "CgroupManager":
     """Create the container's cgroups and apply linux.resources, before the init exists.
 
-    The device list gets runc's defaults appended (the devices every
-    container needs, and those of linux.devices), after the config's rules.
+    The device rules are always set, as runc sets them: deny everything,
+    then the config's rules, then runc's fixed default set. A config without
+    `resources.devices` is no licence to open the host's disks, and an entry
+    of linux.devices is only a node in /dev: it is not allowed here, so a
+    device the config lists but denies stays denied.
     """
     from pyrkt.linux.cgroups import DEFAULT_DEVICE_RULES, CgroupError, CgroupManager
 
     resources = dict(cfg.resources or {})
-    devices = list(resources.get("devices") or [])
-    if devices:
-        devices.extend(DEFAULT_DEVICE_RULES)
-        for dev in cfg.devices:
-            if dev.type in ("c", "b"):
-                devices.append({"allow": True, "type": dev.type, "major": dev.major, "minor": dev.minor, "access": "rwm"})
-        resources["devices"] = devices
+    if not isinstance(resources.get("devices") or [], list):
+        raise RuntimeFailure("config.json: linux.resources.devices must be of type array")
+    resources["devices"] = [{"allow": False, "access": "rwm"}, *(resources.get("devices") or ()), *DEFAULT_DEVICE_RULES]
     try:
         path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
         mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
-        mgr.create()
+        frozen = mgr.state() == "frozen"  # before create: a refusal leaves nothing behind
+        if not frozen:
+            mgr.create()
+        busy = not frozen and _has_procs(mgr.paths())
     except CgroupError as exc:
         raise RuntimeFailure(str(exc)) from None
+    if frozen:
+        # runc refuses at once; the init could never run (run -d would wait for ever).
+        # Left as it is: a frozen cgroup is someone else's
+        raise RuntimeFailure(f"container's cgroup unexpectedly frozen ({path or container_id}): thaw it first")
+    if busy:
+        import sys
+
+        print(f"pyrkt-runtime: warning: the container's cgroup ({path or container_id}) is not empty: it already has processes", file=sys.stderr)
     try:
         for warning in mgr.apply(resources):
             import sys
@@ -396,7 +438,7 @@ def _start(sd: StateDir, state: ContainerState) -> ContainerState:
     container_id = state.id
     conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
-        conn.connect(sd.exec_socket)
+        conn.connect(sd.exec_socket_address)
         conn.send(b"\0")
         reply = conn.recv(4096)  # EOF once execve has closed the init's end
     except OSError as exc:

@@ -94,10 +94,27 @@ def set_oom_score_adj(pid: int | str, value: int) -> None:
         raise ProcessSetupError(f"oomScoreAdj {value}: {exc.strerror}") from None
 
 
-def switch_user(proc: Process, caps: capabilities.CapabilitySets | None, last_cap: int, in_userns: bool) -> None:
+def own_stdio(proc: Process) -> None:
+    """Give the process's stdio (its terminal, or the pipes and files it was handed) to its user,
+    as runc does: a non-root process could otherwise not reopen /dev/stdout or chmod its tty.
+    The owner only (runc keeps the group, a devpts gid=5 tty stays the tty group's); /dev/null is
+    left alone; EPERM/EINVAL (an unmapped owner in a user namespace) are not errors."""
+    uid = proc.user.uid
+    for fd in (0, 1, 2):
+        try:
+            st = os.fstat(fd)
+            if (stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)) or st.st_uid == uid:
+                continue
+            os.fchown(fd, uid, -1)
+        except OSError as exc:
+            if exc.errno not in (1, 9, 22, 30):  # EPERM, EBADF, EINVAL, EROFS
+                raise ProcessSetupError(f"fchown of fd {fd} to uid {uid}: {exc.strerror}") from None
+
+
+def switch_user(proc: Process, caps: capabilities.CapabilitySets, last_cap: int, in_userns: bool) -> None:
     """Drop the bounding set, become the container user keeping capabilities, apply the sets."""
-    if caps is not None:
-        caps.drop_bounding(last_cap)
+    own_stdio(proc)
+    caps.drop_bounding(last_cap)
     user = proc.user
     sc.prctl(sc.PR_SET_KEEPCAPS, 1)
     try:
@@ -117,8 +134,7 @@ def switch_user(proc: Process, caps: capabilities.CapabilitySets | None, last_ca
             raise ProcessSetupError(f"setuid {user.uid}: {exc.strerror} (not mapped in the user namespace?)") from None
     finally:
         sc.prctl(sc.PR_SET_KEEPCAPS, 0)
-    if caps is not None:
-        caps.apply(last_cap)
+    caps.apply(last_cap)
 
 
 def lookup_executable(proc: Process) -> str:

@@ -20,8 +20,10 @@ from pyrkt.oci.state import open_container
 def container_pids(root: str, container_id: str) -> list[int]:
     sd, state, status = open_container(root, container_id, shared=True)
     try:
-        if status == lifecycle.STOPPED or state is None:
+        if state is None:
             raise RuntimeFailure(f"container {container_id} is not running")
+        if status == lifecycle.STOPPED:
+            return []  # runc: the header alone (or []), exit 0
         from pyrkt.oci.operations import _container_pids
 
         return sorted(_container_pids(state))

@@ -144,6 +144,8 @@ def start(root: str, container_id: str) -> bool:
         if rec is None or rec.poststart or not init_alive(rec.pid, rec.starttime):
             return False
         sock_path = f"{path}/{EXEC_SOCKET}"
+        if len(sock_path.encode()) > 107:  # too long for AF_UNIX: through the locked directory's fd (state.socket_address)
+            sock_path = f"/proc/self/fd/{fd}/{EXEC_SOCKET}"
         import _socket
 
         conn = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)

@@ -14,7 +14,7 @@ import os
 import stat
 
 from pyrkt.linux import syscalls as sc
-from pyrkt.linux.mounts import PathEscapeError, mkdir_all_in_root, parse_options, resolve_in_root
+from pyrkt.linux.mounts import MountOptions, PathEscapeError, mkdir_all_in_root, parse_options, resolve_in_root
 from pyrkt.oci.config import Config, Device, Mount
 
 TYPE_CHECKING = False  # `typing` costs ~15 ms to import in the container init
@@ -73,9 +73,15 @@ class Rootfs:
         self.new_netns = new_netns
         self.new_cgroupns = new_cgroupns
         self.dev_bound = any(m.destination.rstrip("/") == "/dev" and _is_bind(m) for m in cfg.mounts)
+        self.dev_readonly_flags = 0  # a tmpfs /dev asked read-only: remounted so in finalize()
+        self.host_mntns = cfg.ns("mount") is None  # chroot only: config.py refuses anything that would mount
+
 
     # -- before pivot_root ------------------------------------------------
     def prepare(self) -> None:
+        if self.host_mntns:
+            self._mkdir_cwd()
+            return
         prop = _PROPAGATION.get(self.cfg.rootfs_propagation or "", sc.MS_SLAVE | sc.MS_REC)
         if self.cfg.rootfs_propagation and self.cfg.rootfs_propagation not in _PROPAGATION:
             raise RootfsError(f"linux.rootfsPropagation {self.cfg.rootfs_propagation!r} is not a propagation mode")
@@ -89,6 +95,9 @@ class Rootfs:
         if not self.dev_bound:
             self.create_devices()
             self.dev_symlinks()
+        self._mkdir_cwd()
+
+    def _mkdir_cwd(self) -> None:
         cwd = self.cfg.process.cwd
         if cwd != "/":
             try:
@@ -98,6 +107,11 @@ class Rootfs:
 
     def mount(self, m: Mount) -> None:
         opts = parse_options(m.options)
+        if m.type in ("proc", "sysfs"):
+            # as runc: never through a symlink (or onto a file) that the image put there
+            literal = os.path.join(self.root, os.path.normpath(m.destination).lstrip("/"))
+            if os.path.lexists(literal) and (os.path.islink(literal) or not os.path.isdir(literal)):
+                raise RootfsError(f"mount {m.type} on {m.destination}: filesystem {m.type!r} must be mounted on ordinary directory")
         try:
             dest = resolve_in_root(self.root, m.destination)
         except PathEscapeError as exc:
@@ -111,12 +125,17 @@ class Rootfs:
                 raise RootfsError(f"mount {m.destination}: idmapped mounts in a container with a user namespace are not supported yet")
         if opts.is_bind or m.type == "bind":
             self._bind(m, dest, opts.flags | sc.MS_BIND, opts.propagation)
+            self._recursive_attrs(m, dest, opts)
             return
         if m.type == "cgroup" or m.type == "cgroup2":
             self._cgroup(m, dest, opts.flags)
             return
         _mkdir_target(self.root, dest)
         flags = opts.flags
+        if flags & sc.MS_RDONLY and m.type == "tmpfs" and os.path.normpath(m.destination) == "/dev":
+            # read-only only at the end (runc): /dev/pts, /dev/shm and the device nodes go in first
+            flags &= ~sc.MS_RDONLY
+            self.dev_readonly_flags = flags | sc.MS_RDONLY
         data = opts.data
         with _SafeTarget(self.root, dest) as target:
             if "tmpcopyup" in opts.extensions and m.type == "tmpfs":
@@ -135,11 +154,27 @@ class Rootfs:
                         raise RootfsError(f"mount {m.type} on {m.destination}: {exc.strerror}") from None
                     self._after(dest, lambda t: _remount(t, flags | sc.MS_BIND))
         self._after(dest, lambda t: _propagate(t, opts.propagation))
+        self._recursive_attrs(m, dest, opts)
+
+    def _recursive_attrs(self, m: Mount, dest: str, opts: MountOptions) -> None:
+        if not (opts.rattr_set or opts.rattr_clr):
+            return
+        from pyrkt.oci import idmap
+
+        def apply(target: str) -> None:
+            try:
+                idmap.set_recursive_attrs(target, opts.rattr_set, opts.rattr_clr)
+            except (OSError, idmap.IdmapError) as exc:
+                raise RootfsError(f"mount {m.destination}: recursive mount options: {exc}") from None
+
+        self._after(dest, apply)
 
     def _bind(self, m: Mount, dest: str, flags: int, propagation: list[int]) -> None:
         source = m.source
         if not source.startswith("/"):
             source = os.path.join(self.bundle, source)
+        if m.source_fd >= 0:
+            source = f"/proc/self/fd/{m.source_fd}"  # a detached tree create made before the user namespace
         try:
             st = os.stat(source)
         except OSError as exc:
@@ -157,6 +192,10 @@ class Rootfs:
                         idmap.bind(source, target, m.uid_mappings, m.gid_mappings, bool(flags & sc.MS_REC) or "ridmap" in m.options)  # type: ignore[arg-type]
                     except idmap.IdmapError as exc:
                         raise RootfsError(f"mount {m.destination}: {exc}") from None
+                elif m.source_fd >= 0:
+                    from pyrkt.oci import idmap
+
+                    idmap.attach_tree(m.source_fd, target)
                 else:
                     sc.mount(source, target, None, sc.MS_BIND | (flags & sc.MS_REC))
             except OSError as exc:
@@ -302,7 +341,12 @@ class Rootfs:
             os.symlink("pts/ptmx", ptmx)
 
     def pivot(self, no_pivot: bool) -> None:
+        if self.host_mntns:
+            os.chroot(self.root)
+            os.chdir("/")
+            return
         if no_pivot:
+            _hide_host_proc_and_sys(self.root)
             os.chdir(self.root)
             sc.mount(self.root, "/", None, sc.MS_MOVE)
             os.chroot(".")
@@ -324,12 +368,44 @@ class Rootfs:
 
     # -- after pivot_root -------------------------------------------------
     def finalize(self) -> None:
+        if self.host_mntns:
+            return
         for path in self.cfg.readonly_paths:
             _readonly_path(path)
         for path in self.cfg.masked_paths:
             _mask_path(path)
         if self.cfg.root_readonly:
             _remount("/", sc.MS_BIND | sc.MS_RDONLY)
+        if self.dev_readonly_flags:
+            _remount("/dev", self.dev_readonly_flags & ~sc.MS_BIND)
+
+
+def _hide_host_proc_and_sys(root: str) -> None:
+    """--no-pivot leaves the old root reachable under the chroot: detach the host's full proc
+    and sysfs mounts first (as runc does), or the kernel lets a nested user namespace mount a
+    fresh, unmasked proc, since a full one is visible in the mount namespace."""
+    top = root.rstrip("/") + "/"
+    hide = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _sep, right = line.partition(" - ")
+            fields, fstype = left.split(), right.split()[0] if right else ""
+            point = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+            if fields[3] == "/" and fstype in ("proc", "sysfs") and point != root and not point.startswith(top):
+                hide.append(point)
+    for point in hide:
+        try:
+            sc.mount(None, point, None, sc.MS_SLAVE | sc.MS_REC)  # the unmount must not reach the host
+        except OSError as exc:
+            if exc.errno in (2, 22):  # gone with a parent detached before it
+                continue
+            raise
+        try:
+            sc.umount2(point, sc.MNT_DETACH)
+        except OSError as exc:
+            if exc.errno not in (1, 22):
+                raise
+            sc.mount("tmpfs", point, "tmpfs", 0)  # not ours to unmount (a locked mount): cover it
 
 
 def _is_bind(m: Mount) -> bool:

@@ -31,10 +31,23 @@ from pyrkt.oci import procstat
 STATE_FILE = "state.json"
 QUICK_FILE = "quick"
 EXEC_SOCKET = "exec.sock"
+UNIX_PATH_MAX = 107  # sun_path's 108 bytes, less the terminating NUL
+
+
+def socket_address(directory: str, dir_fd: int, name: str = EXEC_SOCKET) -> str:
+    """`directory/name`, or the same file through /proc/self/fd/<dir_fd> when that is too long for AF_UNIX."""
+    path = f"{directory}/{name}"
+    if len(os.fsencode(path)) <= UNIX_PATH_MAX or dir_fd < 0:
+        return path
+    return f"/proc/self/fd/{dir_fd}/{name}"
 
 
 class StateError(Exception):
     """Unknown container, invalid id, or an id that exists already."""
+
+
+class NoSuchContainer(StateError):
+    """The id is valid, and no container has it (`delete --force` of it succeeds, as runc's)."""
 
 
 def validate_id(container_id: str) -> None:
@@ -180,7 +193,7 @@ class StateDir:
         try:
             self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
-            raise StateError(f"container does not exist: {self.id}") from None
+            raise NoSuchContainer(f"container does not exist: {self.id}") from None
         if lock:
             fcntl.flock(self.fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
 
@@ -221,6 +234,13 @@ class StateDir:
     @property
     def exec_socket(self) -> str:
         return os.path.join(self.path, EXEC_SOCKET)
+
+    @property
+    def exec_socket_address(self) -> str:
+        """exec.sock as bind()/connect() can take it: an AF_UNIX address holds 107 bytes,
+        a --root of containerd's or podman's with a 64-character id does not fit, so a
+        long one goes through the directory's open fd (runc has no such limit)."""
+        return socket_address(self.path, self.fd)
 
     def remove(self) -> None:
         """Remove the directory and what is in it (a flat directory)."""

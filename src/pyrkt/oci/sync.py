@@ -33,7 +33,12 @@ def send(sock: socket, kind: str, **fields: object) -> None:
 
 
 def recv(sock: socket) -> dict[str, object]:
-    data = sock.recv(65536)
+    try:
+        data = sock.recv(65536)
+    except ConnectionResetError:
+        # the peer exited with our `go` unread: the kernel reports ECONNRESET once, before
+        # the packets still queued for us (its error report): read on
+        data = sock.recv(65536)
     if not data:
         raise SyncError("the other side closed the channel")
     msg = fastjson.loads(data)
