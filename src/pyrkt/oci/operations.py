@@ -82,16 +82,6 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     os.rename(tmp, path)
 
 
-def _write_id_maps(pid: int, cfg: Config) -> None:
-    for name, maps in (("uid_map", cfg.uid_mappings), ("gid_map", cfg.gid_mappings)):
-        text = "".join(m.line() for m in maps)
-        try:
-            with open(f"/proc/{pid}/{name}", "w") as f:
-                f.write(text)
-        except OSError as exc:
-            raise RuntimeFailure(f"writing {name} ({text.strip()!r}): {exc.strerror}") from None
-
-
 def create(root: str, container_id: str, opts: CreateOptions, console: socket | None = None) -> ContainerState:
     """Create a container: its init is left blocked before execve, waiting for start.
 
@@ -217,7 +207,9 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             console_sock.close()
 
         if clone_flags & sc.CLONE_NEWUSER:
-            _write_id_maps(pid, cfg)
+            from pyrkt.oci.rootless import write_id_maps
+
+            write_id_maps(pid, cfg)
         from pyrkt.linux.cgroups import CgroupError
 
         try:
@@ -344,9 +336,19 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "
             if dev.type in ("c", "b"):
                 devices.append({"allow": True, "type": dev.type, "major": dev.major, "minor": dev.minor, "access": "rwm"})
         resources["devices"] = devices
+    from pyrkt.oci.rootless import is_rootless
+
     try:
         path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
-        mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
+        if is_rootless():  # runc's rootless rules: pyrkt.linux.cgroup_rootless
+            from pyrkt.linux.cgroup_rootless import RootlessCgroupManager
+
+            if not cfg.cgroups_path and path:  # relative: under the caller's own cgroup, where delegation puts it
+                path = path.strip("/").replace("/", "-")
+            mgr: CgroupManager = RootlessCgroupManager.for_path(path, container_id, systemd=systemd)
+            mgr.explicit = bool(cfg.cgroups_path)  # type: ignore[attr-defined]
+        else:
+            mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
         mgr.create()
     except CgroupError as exc:
         raise RuntimeFailure(str(exc)) from None
