@@ -35,14 +35,16 @@ def rl_user() -> Iterator[User]:
     name = f"pyrkt-rl{os.getpid() % 100000}"
     top = tempfile.mkdtemp(prefix="prl-")  # short: state socket paths must fit in sun_path
     os.chmod(top, 0o755)
-    home, xdg = os.path.join(top, "h"), os.path.join(top, "x")
+    home = os.path.join(top, "h")
+    # $XDG_RUNTIME_DIR/pyrkt-runtime/<podman's 64-hex id>/exec.sock must fit in sun_path (108)
+    xdg = tempfile.mkdtemp(prefix="r")
     subprocess.run(["useradd", "-M", "-d", home, "-s", "/bin/sh", "-K", "SUB_UID_COUNT=0", "-K", "SUB_GID_COUNT=0", name],
                    check=True, capture_output=True)
     subid = 0
     try:
         pw = pwd.getpwnam(name)
-        for d, mode in ((home, 0o755), (xdg, 0o700)):
-            os.mkdir(d, mode)
+        os.mkdir(home, 0o755)
+        for d in (home, xdg):
             os.chown(d, pw.pw_uid, pw.pw_gid)
 
         def add() -> int:
@@ -81,6 +83,7 @@ def rl_user() -> Iterator[User]:
         subprocess.run(["userdel", name], capture_output=True)
         subprocess.run(["umount", "-R", xdg], capture_output=True)
         shutil.rmtree(top, ignore_errors=True)
+        shutil.rmtree(xdg, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
