@@ -77,6 +77,9 @@ def fast_main(argv: list[str]) -> int | None:
 
 
 def _create_or_run(verb: str, args: list[str], g: dict[str, object]) -> int | None:
+    from pyrkt.linux import cgroup_warm
+
+    cgroup_warm.start()  # before the imports: the grace period runs while they load
     flags: dict[str, object] = {"bundle": ".", "preserve_fds": "0"}
     ids = []
     i = 0

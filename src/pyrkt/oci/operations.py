@@ -12,6 +12,7 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds its enums at import (~3 ms)
 import _socket  # likewise: `socket` builds four enums and imports selectors (~5 ms)
 import os
+import sys
 
 from pyrkt.oci.errors import RuntimeFailure, describe
 from pyrkt.oci.procstat import proc_start_time
@@ -190,6 +191,9 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
                 own_time = enter_time_namespace(cfg)
             except SecurityError as exc:
                 raise RuntimeFailure(str(exc)) from None
+        warm = sys.modules.get("pyrkt.linux.cgroup_warm")
+        if warm is not None:
+            warm.wait()  # no second thread across the raw clone
         pid = sc.clone(clone_flags)
         if pid == 0:
             # the directory lock must stay with create alone: the init would otherwise
