@@ -194,7 +194,7 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
         warm = sys.modules.get("pyrkt.linux.cgroup_warm")
         if warm is not None:
             warm.wait()  # no second thread across the raw clone
-        pid = sc.clone(clone_flags)
+        pid = _clone(clone_flags, cgroups)
         if pid == 0:
             # the directory lock must stay with create alone: the init would otherwise
             # hold it (a shared open file description) until it execs
@@ -217,7 +217,8 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
         from pyrkt.linux.cgroups import CgroupError
 
         try:
-            cgroups.add(pid)
+            if not _born_placed:
+                cgroups.add(pid)
         except CgroupError as exc:
             raise RuntimeFailure(str(exc)) from None
         if proc.oom_score_adj is not None:
@@ -281,6 +282,34 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             doc = oci_hooks.state_doc(cfg.raw, container_id, "stopped", 0, bundle)
             oci_hooks.run("poststop", cfg.hooks, doc, warn_only=True)
         raise
+
+
+_born_placed = False  # the init was cloned into its cgroup (cgroup v2: clone3 with CLONE_INTO_CGROUP)
+
+
+def _clone(flags: int, cgroups: "CgroupManager") -> int:
+    """clone() the init; on a cgroup v2 host straight into its cgroup (no cgroup.procs
+    write, no RCU grace period), falling back to a plain clone where clone3 or
+    CLONE_INTO_CGROUP is refused (older kernels, a cgroup we may not enter)."""
+    global _born_placed
+    from pyrkt.linux import syscalls as sc
+
+    if cgroups.mode == "v2" and len(cgroups.paths()) == 1:
+        try:
+            fd = os.open(cgroups.paths()[""], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (OSError, KeyError):
+            fd = -1
+        if fd >= 0:
+            try:
+                pid = sc.clone_into_cgroup(flags, fd)
+                _born_placed = True
+                return pid
+            except OSError:
+                pass
+            finally:
+                os.close(fd)  # in the parent and in the child: neither needs it after the clone
+    _born_placed = False
+    return sc.clone(flags)
 
 
 def _check_extras(cfg: Config) -> None:
