@@ -63,6 +63,17 @@ def start() -> bool:
             posix.close(fd)
     except OSError:
         return False
+    try:
+        posix.stat("/sys/fs/cgroup/cgroup.procs")  # cgroup2 mounted at /sys/fs/cgroup: a v2 host
+        v2_host = True
+    except OSError:
+        v2_host = False
+    if v2_host:
+        # cgroup v2 alone: the init is cloned into its cgroup (clone3 with
+        # CLONE_INTO_CGROUP), no write waits, and wait() would only make the
+        # clone wait for this write's own grace period (measured: 61 ms with
+        # the thread, 48 ms without, for run -d + delete)
+        return False
     for path in own_procs_files(text):
         try:
             fd = posix.open(path, posix.O_WRONLY | posix.O_CLOEXEC)
