@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pyrkt.oci.operations import CreateOptions
 
 GLOBAL_FLAGS = (
-    Flag("root", takes_value=True, default="/run/pyrkt-runtime"),
+    Flag("root", takes_value=True, default=""),  # "": pyrkt.oci.rootless.default_root()
     Flag("log", takes_value=True, default=""),
     Flag("log-format", takes_value=True, default="text"),
     Flag("debug"),
@@ -133,7 +133,8 @@ commands:
   features print what this runtime supports (runtime-spec features JSON)
 
 global options:
-  --root DIR          state directory (default /run/pyrkt-runtime)
+  --root DIR          state directory (default /run/pyrkt-runtime; not root: $XDG_RUNTIME_DIR/pyrkt-runtime)
+  --rootless VALUE    true, false or auto (default: rootless when not root in the initial user namespace)
   --log FILE          write log lines to FILE
   --log-format FMT    text or json (json: {"level":"error","msg":...})
   --debug             log debug information
@@ -387,6 +388,17 @@ def main(argv: list[str] | None = None) -> int:
     verb = ""
     try:
         gflags, rest = parse(argv, GLOBAL_FLAGS, interspersed=False)
+        if gflags["rootless"] != "auto":
+            from pyrkt.oci import rootless
+
+            try:
+                rootless.FORCE = rootless.parse_flag(str(gflags["rootless"]))
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+        if not gflags["root"]:
+            from pyrkt.oci.rootless import default_root
+
+            gflags["root"] = default_root()
         ctx = Context(
             str(gflags["root"]),
             str(gflags["log"]),

@@ -28,7 +28,7 @@ _RUN_BOOL = {"-d": "detach", "--detach": "detach", "--keep": "keep", "--no-subre
 
 def fast_main(argv: list[str]) -> int | None:
     """Run the command if it is one of the above; None: not handled, nothing done."""
-    g: dict[str, object] = {"root": "/run/pyrkt-runtime", "log": "", "log_format": "text", "systemd": False}
+    g: dict[str, object] = {"root": "", "log": "", "log_format": "text", "systemd": False}
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         name, eq, value = argv[i].partition("=")
@@ -46,6 +46,10 @@ def fast_main(argv: list[str]) -> int | None:
         g[_GLOBAL_VALUE[name]] = value
         i += 1
     rest = argv[i:]
+    if not g["root"]:
+        from pyrkt.oci.rootless import default_root
+
+        g["root"] = default_root()
     root = str(g["root"])
     if g["log_format"] not in ("text", "json") or not rest or not root.startswith("/"):
         return None
@@ -80,6 +84,9 @@ def fast_main(argv: list[str]) -> int | None:
 
 
 def _create_or_run(verb: str, args: list[str], g: dict[str, object]) -> int | None:
+    from pyrkt.linux import cgroup_warm
+
+    cgroup_warm.start()  # before the imports: the grace period runs while they load
     flags: dict[str, object] = {"bundle": ".", "preserve_fds": "0"}
     ids = []
     i = 0

@@ -37,7 +37,6 @@ import tarfile
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Callable
 
@@ -536,9 +535,29 @@ class Fetcher:
             for item in unique:
                 fn(*item)
             return
-        with ThreadPoolExecutor(max_workers=min(self.opts.max_parallel, len(unique))) as pool:
-            futures = [pool.submit(fn, *item) for item in unique]
-            errors = [f.exception() for f in futures]
+        # a few plain threads taking items in order (skopeo downloads a few layers at
+        # a time too); not concurrent.futures: it imports logging (~13 ms per fetch)
+        pending = list(unique)
+        errors: list[BaseException | None] = [None] * len(unique)
+        take = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with take:
+                    if not pending:
+                        return
+                    i = len(unique) - len(pending)
+                    item = pending.pop(0)
+                try:
+                    fn(*item)
+                except BaseException as exc:  # re-raised in the caller's thread, first failure first
+                    errors[i] = exc
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(self.opts.max_parallel, len(unique)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         for e in errors:
             if e is not None:
                 raise e

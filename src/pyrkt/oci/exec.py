@@ -184,6 +184,9 @@ def _lists_mount_ns(state: ContainerState) -> bool:
     return any(isinstance(ns, dict) and ns.get("type") == "mount" for ns in (linux.get("namespaces") or []))
 
 
+_parent_joined_user = False  # rootless exec: _spawn joined the user namespace before forking
+
+
 def _namespaces_to_join(state: ContainerState) -> list[tuple[str, int]]:
     """(type, fd) for every namespace of the init that differs from ours, in join order."""
     linux: Any = state.config.get("linux") or {}
@@ -263,6 +266,21 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
 
     # pid and time namespaces: entered here, they apply to the child we fork
     child_joins = []
+    global _parent_joined_user
+    if any(nstype == "user" for nstype, _ in joins) and any(nstype in ("pid", "time") for nstype, _ in joins):
+        from pyrkt.oci.rootless import is_rootless
+
+        if is_rootless():
+            # an unprivileged caller may join the pid namespace only from inside
+            # the user namespace that owns it (runc's nsexec: user first)
+            fd = next(fd for nstype, fd in joins if nstype == "user")
+            try:
+                sc.setns(fd, NS_FLAGS["user"])
+            except OSError as exc:
+                raise RuntimeFailure(f"joining the container's user namespace: {os.strerror(exc.errno or 0)}") from None
+            os.close(fd)
+            joins = [(t, f) for t, f in joins if t != "user"]
+            _parent_joined_user = True
     for nstype, fd in joins:
         if nstype in ("pid", "time"):
             try:
@@ -381,7 +399,10 @@ def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[st
     msg = sync.recv(sock)
     if msg.get("type") != "go":
         raise sync.SyncError("unexpected message")
-    in_userns = False
+    in_userns = _parent_joined_user
+    if in_userns:
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
     for nstype, fd in joins:
         try:
             sc.setns(fd, NS_FLAGS[nstype])

@@ -140,7 +140,9 @@ def _init(ctx: InitContext) -> None:
     if not early:
         _wait_go(ctx)
 
-    in_userns = cfg.ns("user") is not None
+    from pyrkt.oci.rootless import running_in_userns
+
+    in_userns = cfg.ns("user") is not None or running_in_userns()  # rootless podman: its own user namespace
     if ctx.clone_flags & sc.CLONE_NEWUSER:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)

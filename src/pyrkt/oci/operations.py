@@ -12,6 +12,7 @@ from __future__ import annotations
 import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds its enums at import (~3 ms)
 import _socket  # likewise: `socket` builds four enums and imports selectors (~5 ms)
 import os
+import sys
 
 from pyrkt.oci.errors import RuntimeFailure, describe
 from pyrkt.oci.procstat import proc_start_time
@@ -80,16 +81,6 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     finally:
         os.close(fd)
     os.rename(tmp, path)
-
-
-def _write_id_maps(pid: int, cfg: Config) -> None:
-    for name, maps in (("uid_map", cfg.uid_mappings), ("gid_map", cfg.gid_mappings)):
-        text = "".join(m.line() for m in maps)
-        try:
-            with open(f"/proc/{pid}/{name}", "w") as f:
-                f.write(text)
-        except OSError as exc:
-            raise RuntimeFailure(f"writing {name} ({text.strip()!r}): {exc.strerror}") from None
 
 
 def create(root: str, container_id: str, opts: CreateOptions, console: socket | None = None) -> ContainerState:
@@ -203,7 +194,10 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             except SecurityError as exc:
                 raise RuntimeFailure(str(exc)) from None
         source_fds = _open_bind_sources(cfg, bundle) if clone_flags & sc.CLONE_NEWUSER else []
-        pid = sc.clone(clone_flags)
+        warm = sys.modules.get("pyrkt.linux.cgroup_warm")
+        if warm is not None:
+            warm.wait()  # no second thread across the raw clone
+        pid = _clone(clone_flags, cgroups)
         for fd in source_fds if pid else ():
             os.close(fd)  # the init has its copies
         if pid == 0:
@@ -222,11 +216,14 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             console_sock.close()
 
         if clone_flags & sc.CLONE_NEWUSER:
-            _write_id_maps(pid, cfg)
+            from pyrkt.oci.rootless import write_id_maps
+
+            write_id_maps(pid, cfg)
         from pyrkt.linux.cgroups import CgroupError
 
         try:
-            cgroups.add(pid)
+            if not _born_placed:
+                cgroups.add(pid)
         except CgroupError as exc:
             raise RuntimeFailure(str(exc)) from None
         if proc.oom_score_adj is not None:
@@ -290,6 +287,34 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             doc = oci_hooks.state_doc(cfg.raw, container_id, "stopped", 0, bundle)
             oci_hooks.run("poststop", cfg.hooks, doc, warn_only=True)
         raise
+
+
+_born_placed = False  # the init was cloned into its cgroup (cgroup v2: clone3 with CLONE_INTO_CGROUP)
+
+
+def _clone(flags: int, cgroups: "CgroupManager") -> int:
+    """clone() the init; on a cgroup v2 host straight into its cgroup (no cgroup.procs
+    write, no RCU grace period), falling back to a plain clone where clone3 or
+    CLONE_INTO_CGROUP is refused (older kernels, a cgroup we may not enter)."""
+    global _born_placed
+    from pyrkt.linux import syscalls as sc
+
+    if cgroups.mode == "v2" and len(cgroups.paths()) == 1:
+        try:
+            fd = os.open(cgroups.paths()[""], os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (OSError, KeyError):
+            fd = -1
+        if fd >= 0:
+            try:
+                pid = sc.clone_into_cgroup(flags, fd)
+                _born_placed = True
+                return pid
+            except OSError:
+                pass
+            finally:
+                os.close(fd)  # in the parent and in the child: neither needs it after the clone
+    _born_placed = False
+    return sc.clone(flags)
 
 
 def _check_extras(cfg: Config) -> None:
@@ -375,9 +400,19 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "
     if not isinstance(resources.get("devices") or [], list):
         raise RuntimeFailure("config.json: linux.resources.devices must be of type array")
     resources["devices"] = [{"allow": False, "access": "rwm"}, *(resources.get("devices") or ()), *DEFAULT_DEVICE_RULES]
+    from pyrkt.oci.rootless import is_rootless
+
     try:
         path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
-        mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
+        if is_rootless():  # runc's rules (pyrkt.linux.cgroup_rootless): devices are not applied
+            from pyrkt.linux.cgroup_rootless import RootlessCgroupManager
+
+            if not cfg.cgroups_path and path:  # relative: under the caller's own cgroup, where delegation puts it
+                path = path.strip("/").replace("/", "-")
+            mgr: CgroupManager = RootlessCgroupManager.for_path(path, container_id, systemd=systemd)
+            mgr.explicit = bool(cfg.cgroups_path)  # type: ignore[attr-defined]
+        else:
+            mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
         frozen = mgr.state() == "frozen"  # before create: a refusal leaves nothing behind
         if not frozen:
             mgr.create()
