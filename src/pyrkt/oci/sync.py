@@ -33,7 +33,13 @@ def send(sock: socket, kind: str, **fields: object) -> None:
 
 
 def recv(sock: socket) -> dict[str, object]:
-    data = sock.recv(65536)
+    try:
+        data = sock.recv(65536)
+    except ConnectionResetError:
+        # the other side exited with a message of ours unread (e.g. `go` after the
+        # init failed): the kernel reports ECONNRESET once, before the packets it
+        # sent that are still queued -- such as its error report
+        data = sock.recv(65536)
     if not data:
         raise SyncError("the other side closed the channel")
     msg = fastjson.loads(data)
