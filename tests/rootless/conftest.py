@@ -80,6 +80,10 @@ def rl_user() -> Iterator[User]:
                     _rewrite(path, kept)
 
         _edit_subids(remove)
+        try:
+            os.unlink("/run/.pyrkt-rl-subid.lock")
+        except FileNotFoundError:
+            pass
         subprocess.run(["userdel", name], capture_output=True)
         subprocess.run(["umount", "-R", xdg], capture_output=True)
         shutil.rmtree(top, ignore_errors=True)
