@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cri_fixtures import BUSYBOX_IMAGE, PAUSE_IMAGE, status_caps, wait_for
+from cri_fixtures import BUSYBOX_IMAGE, PAUSE_IMAGE, Pod, status_caps, wait_for
 from cri_stream import ERROR, STDERR, STDOUT, ChannelStream, exit_code
 
 pytestmark = pytest.mark.root
@@ -171,8 +171,6 @@ def test_attach(pod: Any) -> None:
 def test_lifecycle_leaves_nothing(cri: Any) -> None:
     """Run a pod, stop its container with a grace period (its TERM trap sets the exit code), remove it all:
     no container under the runtime's --root, no shim, no process, no mount is left of it."""
-    from conftest import Pod
-
     pb = cri.pb
     pod = Pod(cri, "lifecycle")
     cid = pod.container("trap", ["sh", "-c", "trap 'echo got-term; exit 7' TERM; echo started; while :; do sleep 0.1; done"])
