@@ -36,6 +36,8 @@ class ChannelStream:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "http":
             raise StreamError(f"unexpected streaming URL {url!r} (TLS streaming should be off)")
+        if parts.hostname != "127.0.0.1":
+            raise StreamError(f"streaming URL {url!r} is not on 127.0.0.1: the tests talk to nothing else")
         self.sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=timeout)
         self.buf = b""
         self.closed = False
