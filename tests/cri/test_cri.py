@@ -52,9 +52,7 @@ def test_plain_container_exec_sync(pod: Any) -> None:
         pod.remove_container(cid)
 
 
-@pytest.mark.xfail(strict=False, reason="SECURITY regression test (issue 10 item 1): containerd writes drop: [ALL] as "
-                   '"capabilities": {} and pyrkt-runtime leaves the sets absent as full; fixed on the runtime-k8s '
-                   "branch - the coordinator removes this mark after that merge")
+# SECURITY regression test (issue 10 item 1): containerd writes drop: [ALL] as "capabilities": {}
 def test_drop_all_capabilities_leaves_none(pod: Any) -> None:
     pb = pod.cri.pb
     security = pb.LinuxContainerSecurityContext(capabilities=pb.Capability(drop_capabilities=["ALL"]))
