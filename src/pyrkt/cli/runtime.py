@@ -411,13 +411,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every other failure is one line, never a traceback
+        from pyrkt.cli.lastresort import expected, internal_error
         from pyrkt.oci.errors import describe
 
         if ctx is not None and ctx.debug:
             import traceback
 
             traceback.print_exc()
-        _fail(ctx, describe(exc))
+        _fail(ctx, describe(exc) if expected(exc) else internal_error("pyrkt-runtime", exc, ctx.root if ctx else None))
         return 1
 
 
