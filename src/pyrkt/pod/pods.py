@@ -180,10 +180,14 @@ def run_prepared(data_dir: str, uuid: str, interactive: bool | None = None, show
     return _run_locked(pod, interactive, show_logs, overrides)
 
 
+# what stage1 reads of runtime.json without a default: a file lacking one is damaged
+RUNTIME_KEYS = ("apps", "net", "interactive", "hostname", "ipc", "no_overlay")
+
+
 def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool, overrides: dict[str, Any] | None = None) -> int:
     from pyrkt.pod.stage1 import run_pod
 
-    runtime = _loads(pod.read("runtime.json") or "{}")
+    runtime = pod.read_json("runtime.json", required=RUNTIME_KEYS)
     runtime.update(overrides or {})
     if interactive is not None:
         runtime["interactive"] = interactive
@@ -229,16 +233,14 @@ class PodInfo:
 def info(pod: Pod) -> PodInfo:
     state = pod.state
     apps = []
-    manifest = pod.read("pod")
-    if manifest:
-        try:
-            for a in _loads(manifest).get("apps", []):
-                img = a.get("image") or {}
-                version = next((lb.get("value") for lb in img.get("labels") or [] if lb.get("name") == "version"), None)
-                apps.append({"name": a.get("name", ""), "image_name": img.get("name", "") + (f":{version}" if version else ""),
-                             "image_id": img.get("id", "")})
-        except ValueError:
-            pass
+    try:
+        for a in pod.read_json("pod").get("apps", []):
+            img = a.get("image") or {}
+            version = next((lb.get("value") for lb in img.get("labels") or [] if lb.get("name") == "version"), None)
+            apps.append({"name": str(a.get("name", "")), "image_name": str(img.get("name", "")) + (f":{version}" if version else ""),
+                         "image_id": str(img.get("id", ""))})
+    except (PodError, ValueError, AttributeError, TypeError):
+        pass  # a damaged manifest: the pod is listed without apps (cat-manifest and status say what is wrong)
     pid = pod.pid()
     return PodInfo(pod.uuid, state, pod.created(), pod.started(), pid, apps,
                    pod.exit_codes() if state in ("exited", "exited garbage") else {})
@@ -354,8 +356,7 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
     for pod in store.all():
         if pod.directory not in ("exited-garbage", "garbage"):
             continue
-        marked = pod.read("gcmarked")
-        marked_at = float(marked) if marked else pod.gc_marked_time()
+        marked_at = pod.read_time("gcmarked") or pod.gc_marked_time()  # a garbled mark: the rename's time
         if now - marked_at < grace_period:
             continue
         if not pod.lock():
@@ -372,7 +373,7 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
 # -- enter / export -----------------------------------------------------------
 
 def _pick_app(pod: Pod, app: str | None) -> dict[str, Any]:
-    runtime = _loads(pod.read("runtime.json") or "{}")
+    runtime = pod.read_json("runtime.json", required=("apps",))
     apps = runtime.get("apps", [])
     if app:
         for a in apps:
@@ -419,8 +420,8 @@ def export(data_dir: str, prefix: str, app: str | None, dest: str, overwrite: bo
     a = _pick_app(pod, app)
     if os.path.exists(dest) and not overwrite:
         raise PodError(f"{dest} already exists (use --overwrite)")
-    runtime = _loads(pod.read("runtime.json") or "{}")
-    manifest = _loads(pod.read("pod") or "{}")
+    runtime = pod.read_json("runtime.json", required=("apps",))
+    manifest = pod.read_json("pod", required=("apps",))
     man_app = next(x for x in manifest["apps"] if x["name"] == a["name"])
     image_manifest = {"acKind": "ImageManifest", "acVersion": "0.8.11", "name": man_app["image"]["name"],
                       "labels": man_app["image"].get("labels", []), "app": man_app["app"]}
