@@ -88,14 +88,21 @@ def sweep(store: Store, result: GCResult, tmp_age: float | None = 3600.0) -> GCR
                         pass
         if tmp_age is not None:
             now = time.time()
+            with open("/proc/self/mountinfo") as f:
+                mounts = f.read()
             for name in os.listdir(store.tmp_dir):
                 path = os.path.join(store.tmp_dir, name)
                 try:
                     st = os.lstat(path)
                 except FileNotFoundError:
                     continue
-                # partial downloads (dl-*) are kept for resuming unless old
-                if now - st.st_mtime < tmp_age and not name.startswith("trash-"):
+                # every fetch and render holds the gc lock shared while it writes here, so with
+                # it held exclusively the rest are leftovers of killed commands: they go at once.
+                # Partial downloads (dl-*) are kept for resuming and exports' work dirs (export-*,
+                # written without the lock) until old; a set-aside tree a pod still mounts stays.
+                if name.startswith(("dl-", "export-")) and now - st.st_mtime < tmp_age:
+                    continue
+                if path in mounts:
                     continue
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path, ignore_errors=True)
