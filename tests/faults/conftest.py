@@ -9,6 +9,8 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pod"))
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
 from podfixtures import cleanup, copy_store, make_template, run_rkt  # noqa: E402
 
 

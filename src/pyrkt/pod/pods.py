@@ -328,10 +328,28 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
     """rkt gc: mark exited/aborted/expired pods as garbage, then remove garbage older than the grace period."""
     store = PodStore(data_dir)
     store.ensure()
+    store.sweep_hidden_embryos()
     now = time.time()
     failures = 0
+
+    def lock_in_place(pod: Pod) -> bool:
+        """Lock the pod where it was listed; False if busy, or moved or removed meanwhile (another
+        gc or rm took it first: that one does the work)."""
+        try:
+            if not pod.lock():
+                return False
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        try:
+            same = os.path.samestat(os.fstat(pod.fd), os.stat(pod.path))
+        except OSError:
+            same = False
+        if not same:
+            pod.unlock()
+        return same
+
     for pod in store.all():
-        if not pod.lock():
+        if not lock_in_place(pod):
             continue  # running, preparing, or being removed by someone else
         try:
             if pod.directory == "run":
@@ -346,7 +364,7 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
                 log(f"Moving expired prepared pod {pod.uuid!r} to garbage")
                 pod.move("garbage")
                 pod.write("gcmarked", repr(now))
-            elif pod.directory == "embryo" and now - pod.mtime() > 60:
+            elif pod.directory == "embryo":  # unlocked: its creator died (see PodStore.new_embryo)
                 pod.move("garbage")
                 pod.write("gcmarked", repr(now))
         finally:
@@ -359,7 +377,7 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
         marked_at = pod.read_time("gcmarked") or pod.gc_marked_time()  # a garbled mark: the rename's time
         if now - marked_at < grace_period:
             continue
-        if not pod.lock():
+        if not lock_in_place(pod):
             continue
         try:
             log(f"Garbage collecting pod {pod.uuid!r}")

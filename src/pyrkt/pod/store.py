@@ -94,12 +94,46 @@ class PodStore:
 
     def new_embryo(self) -> "Pod":
         self.ensure()
-        uuid = uuid4()
-        path = self.path("embryo", uuid)
-        os.mkdir(path, 0o750)
-        pod = Pod(self, uuid, "embryo")
-        pod.lock()
-        return pod
+        # made under a dot name and locked before it appears: a visible embryo whose lock
+        # nobody holds is then always a dead one, which gc removes at once. A gc may take
+        # the dot dir between our mkdir and flock (it cannot tell us from a killed creator):
+        # the rename then fails and we start again with another uuid.
+        for _attempt in range(8):
+            uuid = uuid4()
+            hidden = self.path("embryo", f".{uuid}.new")
+            os.mkdir(hidden, 0o750)
+            pod = Pod(self, uuid, "embryo")
+            try:
+                pod.fd = os.open(hidden, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                fcntl.flock(pod.fd, fcntl.LOCK_EX)
+                os.rename(hidden, self.path("embryo", uuid))
+            except FileNotFoundError:
+                pod.unlock()
+                continue
+            return pod
+        raise PodError("cannot create a pod directory: it keeps being removed (a gc loop?)")
+
+    def sweep_hidden_embryos(self) -> None:
+        """Remove the dot dirs of embryos whose creator was killed before it named them
+        (unlocked: see new_embryo); they are empty, nothing is written there before the rename."""
+        d = os.path.join(self.pods_dir, "embryo")
+        try:
+            names = [n for n in os.listdir(d) if n.startswith(".") and n.endswith(".new")]
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(d, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.rmdir(path)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
     def find(self, prefix: str) -> "Pod":
         """A pod by UUID or any unique prefix of it."""
