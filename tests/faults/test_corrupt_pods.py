@@ -71,3 +71,20 @@ def test_a_file_where_a_pod_dir_should_be(rkt) -> None:  # type: ignore[no-untyp
     for args in (["list"], ["status", "1b2c3d4e"], ["rm", "1b2c3d4e"], ["gc", "--grace-period=0s"], ["run", "example.com/busybox"]):
         _clean(rkt(*args))
     assert rkt("gc", "--grace-period=0s").code == 0
+
+
+@pytest.mark.parametrize("flag", ["--cpu=1e400", "--cpu=nan", "--memory=99999999999999999999T", "--cpu=-1"])
+def test_out_of_range_values_are_one_line(rkt, flag) -> None:  # type: ignore[no-untyped-def]
+    r = rkt("run", "--net=none", "example.com/busybox", flag)
+    assert r.code == 254 and len(r.err.strip().splitlines()) == 1, r.err
+    _clean(r)
+
+
+def test_non_utf8_hostname_is_one_line(rkt) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    from podfixtures import RKT, SRC
+
+    p = subprocess.run([*map(os.fsencode, RKT), b"--dir", rkt.dir.encode(), b"run", b"--net=none", b"--hostname=a\xff",
+                        b"example.com/busybox"], capture_output=True, env={**os.environ, "PYTHONPATH": SRC}, timeout=60)
+    assert p.returncode == 254 and b"--hostname" in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr

@@ -110,7 +110,7 @@ def _create_or_run(verb: str, args: list[str], g: dict[str, object]) -> int | No
         else:
             return None
     preserve = str(flags["preserve_fds"])
-    if len(ids) != 1 or not preserve.isdigit():
+    if len(ids) != 1 or not preserve.isdigit() or len(preserve) > 6:  # a huge count: the full path refuses it
         return None
     from pyrkt.oci import operations as ops
 

@@ -111,13 +111,17 @@ def sweep(store: Store, result: GCResult, tmp_age: float | None = 3600.0) -> GCR
     return result
 
 
-def gc(store: Store, grace_period: float = 24 * 3600.0, tmp_age: float = 3600.0) -> GCResult:
-    """rkt image gc: drop images unused for `grace_period` seconds, then sweep."""
+def gc(store: Store, grace_period: float = 24 * 3600.0, tmp_age: float = 3600.0, keep: frozenset[str] = frozenset()) -> GCResult:
+    """rkt image gc: drop images unused for `grace_period` seconds, then sweep; `keep`: image IDs
+    live pods name (the caller reads the pods: this layer does not know them)."""
     result = GCResult()
     now = time.time()
     in_use = mounted_tree_keys(store)
     for rec in store.images():
         if now - rec.last_used < grace_period:
+            continue
+        if rec.id in keep:
+            result.kept_in_use.append(rec.id)
             continue
         if in_use.intersection(tree_keys(store, rec)):
             result.kept_in_use.append(rec.id)

@@ -388,6 +388,24 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
     return failures
 
 
+def images_of_live_pods(data_dir: str) -> set[str]:
+    """Image IDs the pods being prepared, prepared or running name: `rkt image rm`/`image gc`
+    keep these until the pod is gone (or --force), as rkt does. A pod too young to have its
+    manifest (being prepared) is covered by the gc lock it holds shared while it renders."""
+    ids: set[str] = set()
+    for pod in PodStore(data_dir).all():
+        if pod.directory in ("exited-garbage", "garbage") or (pod.directory == "run" and not pod.is_locked()):
+            continue  # garbage, or exited: it runs no more
+        try:
+            for a in pod.read_json("pod").get("apps", []):
+                image_id = (a.get("image") or {}).get("id")
+                if isinstance(image_id, str):
+                    ids.add(image_id)
+        except (PodError, AttributeError, TypeError):
+            continue
+    return ids
+
+
 # -- enter / export -----------------------------------------------------------
 
 def _pick_app(pod: Pod, app: str | None) -> dict[str, Any]:
