@@ -176,6 +176,7 @@ def cmd_rm(opts: GlobalOptions, argv: list[str]) -> int:
     from pyrkt.pod.pods import images_of_live_pods
 
     store = Store(opts.dir)
+    store.reclaiming = True  # a full disk: may spend the store's reserve to free space
     live = set() if values["force"] else images_of_live_pods(opts.dir)
     done = failed = 0
     for ref in refs:
@@ -192,6 +193,7 @@ def cmd_rm(opts: GlobalOptions, argv: list[str]) -> int:
             print(f"rkt: image rm: {exc}", file=sys.stderr)
             failed += 1
     store.close()
+    store.ensure_reserve()
     if done:
         print(f"rm: {done} image(s) successfully removed", file=sys.stderr)
     if failed:
@@ -210,8 +212,10 @@ def cmd_gc(opts: GlobalOptions, argv: list[str]) -> int:
     from pyrkt.pod.pods import images_of_live_pods
 
     store = Store(opts.dir)
+    store.reclaiming = True  # a full disk: may spend the store's reserve to free space
     res = gc(store, grace, keep=frozenset(images_of_live_pods(opts.dir)))
     store.close()
+    store.ensure_reserve()
     for image_id in res.removed_images:
         print(f'successfully removed aci for image: "{image_id}"', file=sys.stderr)
     for image_id in res.kept_in_use:
