@@ -15,6 +15,7 @@ import os
 import random
 import re
 import subprocess
+from typing import Callable
 
 STATE_CHANGING = ("mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "rmdir", "mount",
                   "umount2", "fsync", "clone", "clone3", "symlink", "symlinkat", "link", "linkat", "pivot_root",
@@ -22,10 +23,25 @@ STATE_CHANGING = ("mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink
 _LINE = re.compile(r"^(\d+)\s+([a-z0-9_]+)\(")
 
 
-def kill_points(argv: list[str], env: dict[str, str], tmp: str) -> list[tuple[str, int]]:
+def _strace(argv: list[str], env: dict[str, str], unblock: Callable[[], None] | None) -> None:
+    """Run strace to its end; `unblock` is called while it waits (a created container's init
+    waits for `start`, and strace -f waits for every process it follows)."""
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    for _ in range(240):
+        try:
+            p.wait(timeout=0.5)
+            return
+        except subprocess.TimeoutExpired:
+            if unblock is not None:
+                unblock()
+    p.kill()
+    p.wait()
+    raise AssertionError(f"{argv} did not finish")
+
+
+def kill_points(argv: list[str], env: dict[str, str], tmp: str, unblock: Callable[[], None] | None = None) -> list[tuple[str, int]]:
     out = os.path.join(tmp, "strace.out")
-    subprocess.run(["strace", "-f", "-qq", "-o", out, "-e", "trace=" + ",".join(STATE_CHANGING), *argv],
-                   env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+    _strace(["strace", "-f", "-qq", "-o", out, "-e", "trace=" + ",".join(STATE_CHANGING), *argv], env, unblock)
     counts: dict[tuple[int, str], int] = {}
     with open(out) as f:
         for line in f:
@@ -47,8 +63,7 @@ def sample(points: list[tuple[str, int]], label: str) -> list[tuple[str, int]]:
     return sorted(random.Random(label).sample(points, int(want)))
 
 
-def run_killed(argv: list[str], env: dict[str, str], point: tuple[str, int]) -> subprocess.CompletedProcess[str]:
+def run_killed(argv: list[str], env: dict[str, str], point: tuple[str, int], unblock: Callable[[], None] | None = None) -> None:
     name, n = point
-    return subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={name}",
-                           "-e", f"inject={name}:signal=KILL:when={n}", *argv],
-                          env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    _strace(["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={name}", "-e", f"inject={name}:signal=KILL:when={n}", *argv],
+            env, unblock)

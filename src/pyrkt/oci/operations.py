@@ -159,7 +159,7 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
     console_sock = console
     cgroups = None
     try:
-        cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup)
+        cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup, intent=sd.path)
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         listener.bind(sd.exec_socket)
         listener.listen(1)
@@ -328,7 +328,7 @@ def _crc32(data: bytes) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "CgroupManager":
+def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool, intent: str | None = None) -> "CgroupManager":
     """Create the container's cgroups and apply linux.resources, before the init exists.
 
     The device list gets runc's defaults appended (the devices every
@@ -347,6 +347,10 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "
     try:
         path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
         mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
+        if intent is not None:
+            from pyrkt.oci.intent import record_cgroups
+
+            record_cgroups(intent, mgr.paths())  # before mkdir: a kill now leaves what delete can find
         mgr.create()
     except CgroupError as exc:
         raise RuntimeFailure(str(exc)) from None
