@@ -30,6 +30,12 @@ test: install
 test-unit: install
 	@$(VPY) -m pytest -q tests/unit
 
+# the fault-injection tier (also part of `make test`): kills, garbage, ENOSPC, read-only, races;
+# FAULT_SAMPLE=N kill points per command (default small, for CI), FAULT_SAMPLE=all for every one
+.PHONY: test-faults
+test-faults: install
+	@$(VPY) -m pytest -q tests/faults $(PYTEST_ARGS)
+
 # all three benchmarks, each side by side with the tools it replaces (see bench/README.md);
 # bench-runtime / bench-pods / bench-images run one
 bench: bench-runtime bench-pods bench-images

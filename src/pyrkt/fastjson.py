@@ -5,7 +5,8 @@ imports `re` (and `enum`, `functools`, `collections`) for the pure-Python
 fallbacks and whitespace handling. The work itself is done by `_json`'s C
 scanner and encoder, which this module drives directly with the same settings
 `json.loads`/`json.dumps` give them, so the results are identical. Anything
-unusual -- malformed input (for the exact JSONDecodeError text), a BOM or a
+unusual -- malformed input (for the exact JSONDecodeError text: the scanner
+cannot raise it itself until `json.decoder` is imported), a BOM or a
 UTF-16/32 document, `_json` missing -- goes to the `json` module itself.
 """
 
@@ -58,7 +59,10 @@ def loads(data: str | bytes | bytearray) -> object:
         if text[end:].strip(_WS):
             raise ValueError  # extra data
         return obj
-    except (ValueError, StopIteration, UnicodeDecodeError, RecursionError):
+    except (ValueError, StopIteration, UnicodeDecodeError, RecursionError, SystemError):
+        # SystemError: on malformed input inside a value the C scanner looks up
+        # json.decoder.JSONDecodeError in sys.modules only; before `json` was
+        # imported that lookup fails without an exception set
         import json
 
         return json.loads(data)  # raises the exact error (or decodes what we declined)

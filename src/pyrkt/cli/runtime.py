@@ -206,6 +206,8 @@ def _create_options(flags: dict[str, object], systemd: bool) -> CreateOptions:
         raise UsageError(f"invalid value {flags['preserve_fds']!r} for --preserve-fds") from None
     if preserve < 0:
         raise UsageError("--preserve-fds must not be negative")
+    if preserve > 1 << 20:  # fs.nr_open's ceiling: more fds than a process can have (and an endless loop)
+        raise UsageError(f"--preserve-fds {preserve} is more fds than a process can have")
     return CreateOptions(
         bundle=str(flags["bundle"]),
         pid_file=flags["pid_file"],  # type: ignore[arg-type]
@@ -318,6 +320,8 @@ def cmd_exec(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
         preserve = int(str(flags["preserve_fds"]))
     except ValueError:
         raise UsageError(f"invalid value {flags['preserve_fds']!r} for --preserve-fds") from None
+    if not 0 <= preserve <= 1 << 20:
+        raise UsageError(f"--preserve-fds {preserve}: not a number of fds a process can have")
     if flags["process"] and len(args) > 1:
         raise UsageError("exec: give either --process FILE or a command, not both")
     kw: dict[str, "Any"] = dict(
@@ -441,13 +445,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # every other failure is one line, never a traceback
+        from pyrkt.cli.lastresort import expected, internal_error
         from pyrkt.oci.errors import describe
 
         if ctx is not None and ctx.debug:
             import traceback
 
             traceback.print_exc()
-        _fail(ctx, describe(exc))
+        _fail(ctx, describe(exc) if expected(exc) else internal_error("pyrkt-runtime", exc, ctx.root if ctx else None))
         return 255 if verb == "exec" else 1  # runc: exec's own failures are 255; the process's status passes through
 
 

@@ -28,6 +28,21 @@ _RUN_BOOL = {"-d": "detach", "--detach": "detach", "--keep": "keep", "--no-subre
 
 def fast_main(argv: list[str]) -> int | None:
     """Run the command if it is one of the above; None: not handled, nothing done."""
+    try:
+        return _fast_main(argv)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last resort, as runtime.main's: one line, never a traceback
+        from pyrkt.cli.lastresort import expected, internal_error
+        from pyrkt.oci.errors import describe
+
+        root = argv[argv.index("--root") + 1] if "--root" in argv[:-1] else None
+        _fail({"root": root or "/run/pyrkt-runtime", "log": "", "log_format": "text", "systemd": False},
+              describe(exc) if expected(exc) else internal_error("pyrkt-runtime", exc, root or "/run/pyrkt-runtime"))
+        return 1
+
+
+def _fast_main(argv: list[str]) -> int | None:
     g: dict[str, object] = {"root": "", "log": "", "log_format": "text", "systemd": False}
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
@@ -109,7 +124,7 @@ def _create_or_run(verb: str, args: list[str], g: dict[str, object]) -> int | No
         else:
             return None
     preserve = str(flags["preserve_fds"])
-    if len(ids) != 1 or not preserve.isdigit():
+    if len(ids) != 1 or not preserve.isdigit() or len(preserve) > 6:  # a huge count: the full path refuses it
         return None
     from pyrkt.oci import operations as ops
 
@@ -130,9 +145,10 @@ def _create_or_run(verb: str, args: list[str], g: dict[str, object]) -> int | No
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # as runtime.main: one line, never a traceback
+        from pyrkt.cli.lastresort import expected, internal_error
         from pyrkt.oci.errors import describe
 
-        _fail(g, describe(exc))
+        _fail(g, describe(exc) if expected(exc) else internal_error("pyrkt-runtime", exc, str(g["root"])))
         return 1
 
 

@@ -88,14 +88,21 @@ def sweep(store: Store, result: GCResult, tmp_age: float | None = 3600.0) -> GCR
                         pass
         if tmp_age is not None:
             now = time.time()
+            with open("/proc/self/mountinfo") as f:
+                mounts = f.read()
             for name in os.listdir(store.tmp_dir):
                 path = os.path.join(store.tmp_dir, name)
                 try:
                     st = os.lstat(path)
                 except FileNotFoundError:
                     continue
-                # partial downloads (dl-*) are kept for resuming unless old
-                if now - st.st_mtime < tmp_age and not name.startswith("trash-"):
+                # every fetch and render holds the gc lock shared while it writes here, so with
+                # it held exclusively the rest are leftovers of killed commands: they go at once.
+                # Partial downloads (dl-*) are kept for resuming and exports' work dirs (export-*,
+                # written without the lock) until old; a set-aside tree a pod still mounts stays.
+                if name.startswith(("dl-", "export-")) and now - st.st_mtime < tmp_age:
+                    continue
+                if path in mounts:
                     continue
                 if os.path.isdir(path) and not os.path.islink(path):
                     shutil.rmtree(path, ignore_errors=True)
@@ -104,13 +111,17 @@ def sweep(store: Store, result: GCResult, tmp_age: float | None = 3600.0) -> GCR
     return result
 
 
-def gc(store: Store, grace_period: float = 24 * 3600.0, tmp_age: float = 3600.0) -> GCResult:
-    """rkt image gc: drop images unused for `grace_period` seconds, then sweep."""
+def gc(store: Store, grace_period: float = 24 * 3600.0, tmp_age: float = 3600.0, keep: frozenset[str] = frozenset()) -> GCResult:
+    """rkt image gc: drop images unused for `grace_period` seconds, then sweep; `keep`: image IDs
+    live pods name (the caller reads the pods: this layer does not know them)."""
     result = GCResult()
     now = time.time()
     in_use = mounted_tree_keys(store)
     for rec in store.images():
         if now - rec.last_used < grace_period:
+            continue
+        if rec.id in keep:
+            result.kept_in_use.append(rec.id)
             continue
         if in_use.intersection(tree_keys(store, rec)):
             result.kept_in_use.append(rec.id)

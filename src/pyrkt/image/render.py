@@ -72,21 +72,62 @@ def _unpack(store: Store, layer: Layer, dest: str, whiteouts: str, whitelist: tu
         extract_tar(f, dest, whiteouts=whiteouts, strip_prefix="rootfs" if layer.aci else None, path_whitelist=whitelist)
 
 
+MARKER = "blob"  # beside rootfs/: the digest of the blob the tree was rendered from
+
+
+def _marked(store: Store, key: str, source: str) -> bool:
+    """Whether tree `key` exists and says it was rendered from `source` (one small read per layer)."""
+    try:
+        with open(os.path.join(store.tree_path(key), MARKER)) as f:
+            return f.read() == source and store.has_tree(key)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _set_aside(store: Store, key: str) -> None:
+    """Move a tree with a missing or wrong marker out of the way (into cas/tmp, which
+    `rkt image gc` sweeps): a pod still running on it keeps its files until then."""
+    if os.path.lexists(store.tree_path(key)):
+        import tempfile
+
+        aside = tempfile.mkdtemp(dir=store.tmp_dir, prefix="stale-tree-")
+        os.rename(store.tree_path(key), os.path.join(aside, "t"))
+
+
+def _write_marker(tmp: str, source: str) -> None:
+    fd = os.open(os.path.join(tmp, MARKER), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, source.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def render_layer(store: Store, layer: Layer) -> str:
-    """The rootfs of one layer's tree, unpacking it on first use; returns its path."""
+    """The rootfs of one layer's tree, unpacking it on first use; returns its path.
+
+    A tree is trusted only with its marker naming the blob: one without (torn,
+    rendered by an older pyrkt, or garbled) is set aside and rendered again,
+    from a blob whose digest is checked first.
+    """
     rootfs = os.path.join(store.tree_path(layer.key), "rootfs")
-    if store.has_tree(layer.key):
+    if _marked(store, layer.key, layer.blob):
         return rootfs
-    with store.lock(f"tree-{layer.key}"):
-        if store.has_tree(layer.key):
+    # the gc lock shared, as a fetch holds it: `rkt image gc` sweeps cas/tmp at once, so it must
+    # not run while this writes there (and must not take the blob being unpacked)
+    with store.lock("gc", shared=True), store.lock(f"tree-{layer.key}"):
+        if _marked(store, layer.key, layer.blob):
             return rootfs
         import shutil
         import tempfile
 
+        store.verify_blob(layer.blob)  # a garbled blob is an error, never a partial tree
+        _set_aside(store, layer.key)
         tmp = tempfile.mkdtemp(dir=store.tmp_dir, prefix=f"tree-{layer.key[:20]}-")
         try:
             os.chmod(tmp, 0o755)
             _unpack(store, layer, os.path.join(tmp, "rootfs"), "overlay" if not layer.aci else "flatten")
+            _write_marker(tmp, layer.blob)
             fsync_dir(tmp)
             os.rename(tmp, store.tree_path(layer.key))
             fsync_dir(store.tree_dir)
@@ -109,18 +150,23 @@ def render_flat(store: Store, rec: ImageRecord, dest: str) -> None:
 def _flat_tree(store: Store, rec: ImageRecord) -> str:
     key = rec.id + "-flat"
     rootfs = os.path.join(store.tree_path(key), "rootfs")
-    if store.has_tree(key):
+    source = ",".join(layer.blob for layer in image_layers(store, rec))
+    if _marked(store, key, source):
         return rootfs
-    with store.lock(f"tree-{key}"):
-        if store.has_tree(key):
+    with store.lock("gc", shared=True), store.lock(f"tree-{key}"):
+        if _marked(store, key, source):
             return rootfs
         import shutil
         import tempfile
 
+        for layer in image_layers(store, rec):
+            store.verify_blob(layer.blob)
+        _set_aside(store, key)
         tmp = tempfile.mkdtemp(dir=store.tmp_dir, prefix="tree-flat-")
         try:
             os.chmod(tmp, 0o755)
             render_flat(store, rec, os.path.join(tmp, "rootfs"))
+            _write_marker(tmp, source)
             os.rename(tmp, store.tree_path(key))
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -221,6 +221,69 @@ class Store:
         so a reader such as `rkt run` takes no write lock to open the index.
         """
         if self._db is None:
+            try:
+                self._db = self._open_db()
+            except sqlite3.DatabaseError as exc:
+                from pyrkt.image.errors import ImageError
+
+                # a garbled header, a read-only or full data dir: one line naming the file
+                raise ImageError(f"image index {self.db_path}: {exc}") from None
+        return self._db
+
+    # space kept back for `rkt image rm`/`image gc` on a full disk: SQLite needs a little to
+    # open the index (its -shm) and to commit a delete, before anything can be freed
+    RESERVE = "reserve"
+    RESERVE_SIZE = 1 << 20
+    reclaiming = False  # set by image rm/gc: they may spend the reserve
+
+    def ensure_reserve(self) -> None:
+        """Put the reserve back (after it was spent, or in a store made before it existed)."""
+        path = os.path.join(self.cas, self.RESERVE)
+        if os.path.exists(path):
+            return
+        tmp = path + ".tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+            try:
+                os.posix_fallocate(fd, 0, self.RESERVE_SIZE)
+            finally:
+                os.close(fd)
+            os.rename(tmp, path)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def _open_db(self) -> sqlite3.Connection:
+        try:
+            return self._open_db_once()
+        except sqlite3.DatabaseError:
+            if not os.path.exists(self.db_path):
+                raise
+            reserve = os.path.join(self.cas, self.RESERVE)
+            if self.reclaiming and os.path.exists(reserve):
+                os.unlink(reserve)  # a full disk: spend the reserve to free space
+                return self._open_db_once()
+            if self.reclaiming:
+                raise
+            # a reader on a full disk: the index as it is, read-only
+            from urllib.parse import quote
+
+            db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+
+    def _open_db_once(self) -> sqlite3.Connection:
+        if os.path.exists(self.db_path) and not os.access(self.cas, os.W_OK):
+            # a read-only data dir: WAL wants to create -wal/-shm beside the index, so read
+            # it as immutable (nothing can be writing a store nobody can write)
+            from urllib.parse import quote
+
+            db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+        if True:
             db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)  # timeout: the busy timeout
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                 db.execute("PRAGMA journal_mode=WAL")  # persistent: stored in the database
@@ -229,9 +292,9 @@ class Store:
                         if statement.strip():
                             db.execute(statement)
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                self.ensure_reserve()
             db.execute("PRAGMA synchronous=FULL")
-            self._db = db
-        return self._db
+        return db
 
     def _tx(self, db: sqlite3.Connection | None = None) -> "_Transaction":
         """`with store._tx() as db:` a write transaction, rolled back if the block raises."""

@@ -329,18 +329,47 @@ def _zstd_aware(fileobj: IO[bytes]) -> IO[bytes]:
     return zstandard.ZstdDecompressor().stream_reader(fileobj, read_across_frames=True)
 
 
+class _CheckedInfo(tarfile.TarInfo):
+    """A TarInfo whose reader refuses what tarfile takes for the end of the archive.
+
+    tarfile's `next()` ends the member list silently at a bad header, a header
+    cut short, or the end of the data without the two zero blocks that end a
+    tar: a garbled or truncated layer would unpack into an incomplete tree
+    that every later run trusts. Only a zero block (the real end) ends it here.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tarfile_: tarfile.TarFile) -> "_CheckedInfo":
+        try:
+            return super().fromtarfile(tarfile_)
+        except tarfile.EOFHeaderError:  # type: ignore[attr-defined]
+            raise  # a zero block: the end of the archive
+        except tarfile.EmptyHeaderError:  # type: ignore[attr-defined]
+            if tarfile_.offset == 0:
+                raise
+            raise tarfile.ReadError(f"archive ends early at offset {tarfile_.offset} (no end-of-archive blocks)") from None
+        except tarfile.HeaderError as exc:
+            if tarfile_.offset == 0:
+                raise
+            raise tarfile.ReadError(f"bad header at offset {tarfile_.offset}: {exc}") from None
+
+
 def extract_tar(fileobj: IO[bytes], root: str, whiteouts: str = "flatten", strip_prefix: str | None = None,
                 path_whitelist: Iterable[str] | None = None, on_member: Callable[[tarfile.TarInfo], None] | None = None) -> ExtractStats:
     """Stream a (possibly compressed) tar from `fileobj` safely onto `root`."""
     ex = SafeExtractor(root, whiteouts, strip_prefix, path_whitelist)
     try:
-        with tarfile.open(fileobj=_zstd_aware(fileobj), mode="r|*") as tar:
+        with tarfile.open(fileobj=_zstd_aware(fileobj), mode="r|*", tarinfo=_CheckedInfo) as tar:
             for info in tar:
                 if on_member:
                     on_member(info)
                 ex.add(info, tar.extractfile(info) if info.isreg() else None)
-    except tarfile.TarError as exc:
-        raise UnsafeArchive(f"corrupt archive: {exc}") from None
+    except (tarfile.TarError, EOFError) as exc:  # EOFError: a compressed stream cut short
+        raise UnsafeArchive(f"corrupt archive: {exc or 'compressed data ends early'}") from None
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and exc.filename is not None:
+            raise  # writing the tree failed (ENOSPC, EROFS): that error, not a corrupt archive
+        raise UnsafeArchive(f"corrupt archive: {exc}") from None  # bz2/lzma data errors, bad numbers
     except Exception as exc:
         if type(exc).__module__.startswith("zstandard"):  # ZstdError: corrupt or truncated zstd data
             raise UnsafeArchive(f"corrupt archive: zstd: {exc}") from None

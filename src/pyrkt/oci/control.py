@@ -139,7 +139,11 @@ def delete(root: str, container_id: str, force: bool = False) -> None:
             # processes it described died with it
             state = None
         if state is None:
-            # we hold the lock, so no create is running: this is a create that died
+            # we hold the lock, so no create is running: this is a create that died;
+            # the cgroups it recorded before making them go with it
+            from pyrkt.oci.intent import remove_recorded_cgroups
+
+            remove_recorded_cgroups(sd.path)
             sd.remove()
             return
         status = status_of(sd, state)

@@ -152,7 +152,7 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
     console_sock = console
     cgroups = None
     try:
-        cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup)
+        cgroups = _make_cgroups(cfg, root, container_id, opts.systemd_cgroup, intent=sd.path)
         listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         listener.bind(sd.exec_socket_address)
         listener.listen(1)
@@ -385,7 +385,7 @@ def _has_procs(paths: dict[str, str]) -> bool:
         return False
 
 
-def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "CgroupManager":
+def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool, intent: str | None = None) -> "CgroupManager":
     """Create the container's cgroups and apply linux.resources, before the init exists.
 
     The device rules are always set, as runc sets them: deny everything,
@@ -415,6 +415,10 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool) -> "
             mgr = CgroupManager.for_path(path, container_id, systemd=systemd)
         frozen = mgr.state() == "frozen"  # before create: a refusal leaves nothing behind
         if not frozen:
+            if intent is not None:
+                from pyrkt.oci.intent import record_cgroups
+
+                record_cgroups(intent, mgr.paths())  # before mkdir: a kill now leaves what delete can find
             mgr.create()
         busy = not frozen and _has_procs(mgr.paths())
     except CgroupError as exc:

@@ -223,13 +223,19 @@ class StateDir:
 
     def read(self) -> ContainerState | None:
         """The record, or None while the container is still being created."""
+        path = os.path.join(self.path, STATE_FILE)
         try:
-            with open(os.path.join(self.path, STATE_FILE), "rb") as f:
-                return ContainerState.from_json(fastjson.loads(f.read()))  # type: ignore[arg-type]
+            with open(path, "rb") as f:
+                data = fastjson.loads(f.read())
+            if not isinstance(data, dict):
+                raise ValueError(f"a JSON {type(data).__name__}, not an object")
+            return ContainerState.from_json(data)
         except FileNotFoundError:
             return None
-        except ValueError as exc:
-            raise StateError(f"container {self.id}: corrupt state file: {exc}") from None
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            # torn, garbled or of the wrong shape: one line naming the file, never a traceback
+            what = f"no {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise StateError(f"container {self.id}: corrupt state file {path}: {what}") from None
 
     @property
     def exec_socket(self) -> str:

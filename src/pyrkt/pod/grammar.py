@@ -162,10 +162,13 @@ def parse_quantity(text: str, what: str) -> int:
     """Kubernetes resource quantity in bytes (`128M`, `1Gi`, `1000`)."""
     import re
 
-    m = re.fullmatch(r"(\d+)(k|M|G|T|Ki|Mi|Gi|Ti)?", text)
+    m = re.fullmatch(r"(\d{1,20})(k|M|G|T|Ki|Mi|Gi|Ti)?", text)
     if not m:
         raise GrammarError(f"{what}: {text!r} is not a quantity like 128M or 1Gi")
-    return int(m.group(1)) * _UNITS[m.group(2) or ""]
+    value = int(m.group(1)) * _UNITS[m.group(2) or ""]
+    if value >= 1 << 62:  # beyond what a cgroup limit holds
+        raise GrammarError(f"{what}: {text!r} is too large")
+    return value
 
 
 def parse_cpu(text: str) -> int:
@@ -178,10 +181,19 @@ def parse_cpu(text: str) -> int:
     else:
         try:
             value = int(round(float(text) * 1000))
-        except ValueError:
+        except (ValueError, OverflowError):  # OverflowError: inf (1e400)
             raise GrammarError(f"--cpu: {text!r} is not a CPU quantity like 500m or 2") from None
     if value <= 0:
         raise GrammarError(f"--cpu: {text!r} must be positive")
+    if value > 1_000_000_000:  # a million cores: a typo or garbage (and 1e400 is inf)
+        raise GrammarError(f"--cpu: {text!r} is more CPU than any machine has")
+    return value
+
+
+def parse_hostname(value: str) -> str:
+    """A host name for the pod's UTS namespace and /etc/hostname: RFC 1123 characters, at most 64."""
+    if not value or len(value) > 64 or not all(c.isascii() and (c.isalnum() or c in "-.") for c in value):
+        raise GrammarError(f"--hostname: {value!r} is not a valid host name")
     return value
 
 
@@ -450,9 +462,7 @@ def _apply_pod_flag(pod: PodSpec, name: str, value: str) -> None:
     elif name == "interactive":
         pod.interactive = parse_bool(value, "--interactive")
     elif name == "hostname":
-        if not value or len(value) > 64:
-            raise GrammarError(f"--hostname: {value!r} is not a valid host name")
-        pod.hostname = value
+        pod.hostname = parse_hostname(value)
     elif name == "dns":
         pod.dns.append(value)
     elif name == "dns-search":

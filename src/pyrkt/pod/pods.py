@@ -195,10 +195,14 @@ def run_prepared(data_dir: str, uuid: str, interactive: bool | None = None, show
     return _run_locked(pod, interactive, show_logs, overrides)
 
 
+# what stage1 reads of runtime.json without a default: a file lacking one is damaged
+RUNTIME_KEYS = ("apps", "net", "interactive", "hostname", "ipc", "no_overlay")
+
+
 def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool, overrides: dict[str, Any] | None = None) -> int:
     from pyrkt.pod.stage1 import run_pod
 
-    runtime = _loads(pod.read("runtime.json") or "{}")
+    runtime = pod.read_json("runtime.json", required=RUNTIME_KEYS)
     runtime.update(overrides or {})
     if interactive is not None:
         runtime["interactive"] = interactive
@@ -246,16 +250,14 @@ class PodInfo:
 def info(pod: Pod) -> PodInfo:
     state = pod.state
     apps = []
-    manifest = pod.read("pod")
-    if manifest:
-        try:
-            for a in _loads(manifest).get("apps", []):
-                img = a.get("image") or {}
-                version = next((lb.get("value") for lb in img.get("labels") or [] if lb.get("name") == "version"), None)
-                apps.append({"name": a.get("name", ""), "image_name": img.get("name", "") + (f":{version}" if version else ""),
-                             "image_id": img.get("id", "")})
-        except ValueError:
-            pass
+    try:
+        for a in pod.read_json("pod").get("apps", []):
+            img = a.get("image") or {}
+            version = next((lb.get("value") for lb in img.get("labels") or [] if lb.get("name") == "version"), None)
+            apps.append({"name": str(a.get("name", "")), "image_name": str(img.get("name", "")) + (f":{version}" if version else ""),
+                         "image_id": str(img.get("id", ""))})
+    except (PodError, ValueError, AttributeError, TypeError):
+        pass  # a damaged manifest: the pod is listed without apps (cat-manifest and status say what is wrong)
     pid = pod.pid()
     nets: list[dict[str, str]] = []
     text = pod.read("networks.json")
@@ -367,10 +369,28 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
     """rkt gc: mark exited/aborted/expired pods as garbage, then remove garbage older than the grace period."""
     store = PodStore(data_dir)
     store.ensure()
+    store.sweep_hidden_embryos()
     now = time.time()
     failures = 0
+
+    def lock_in_place(pod: Pod) -> bool:
+        """Lock the pod where it was listed; False if busy, or moved or removed meanwhile (another
+        gc or rm took it first: that one does the work)."""
+        try:
+            if not pod.lock():
+                return False
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        try:
+            same = os.path.samestat(os.fstat(pod.fd), os.stat(pod.path))
+        except OSError:
+            same = False
+        if not same:
+            pod.unlock()
+        return same
+
     for pod in store.all():
-        if not pod.lock():
+        if not lock_in_place(pod):
             continue  # running, preparing, or being removed by someone else
         try:
             if pod.directory == "run":
@@ -386,7 +406,7 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
                 log(f"Moving expired prepared pod {pod.uuid!r} to garbage")
                 pod.move("garbage")
                 pod.write("gcmarked", repr(now))
-            elif pod.directory == "embryo" and now - pod.mtime() > 60:
+            elif pod.directory == "embryo":  # unlocked: its creator died (see PodStore.new_embryo)
                 pod.move("garbage")
                 pod.write("gcmarked", repr(now))
         finally:
@@ -396,11 +416,10 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
     for pod in store.all():
         if pod.directory not in ("exited-garbage", "garbage"):
             continue
-        marked = pod.read("gcmarked")
-        marked_at = float(marked) if marked else pod.gc_marked_time()
+        marked_at = pod.read_time("gcmarked") or pod.gc_marked_time()  # a garbled mark: the rename's time
         if now - marked_at < grace_period:
             continue
-        if not pod.lock():
+        if not lock_in_place(pod):
             continue
         try:
             log(f"Garbage collecting pod {pod.uuid!r}")
@@ -411,10 +430,28 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
     return failures
 
 
+def images_of_live_pods(data_dir: str) -> set[str]:
+    """Image IDs the pods being prepared, prepared or running name: `rkt image rm`/`image gc`
+    keep these until the pod is gone (or --force), as rkt does. A pod too young to have its
+    manifest (being prepared) is covered by the gc lock it holds shared while it renders."""
+    ids: set[str] = set()
+    for pod in PodStore(data_dir).all():
+        if pod.directory in ("exited-garbage", "garbage") or (pod.directory == "run" and not pod.is_locked()):
+            continue  # garbage, or exited: it runs no more
+        try:
+            for a in pod.read_json("pod").get("apps", []):
+                image_id = (a.get("image") or {}).get("id")
+                if isinstance(image_id, str):
+                    ids.add(image_id)
+        except (PodError, AttributeError, TypeError):
+            continue
+    return ids
+
+
 # -- enter / export -----------------------------------------------------------
 
 def _pick_app(pod: Pod, app: str | None) -> dict[str, Any]:
-    runtime = _loads(pod.read("runtime.json") or "{}")
+    runtime = pod.read_json("runtime.json", required=("apps",))
     apps = runtime.get("apps", [])
     if app:
         for a in apps:
@@ -465,8 +502,8 @@ def export(data_dir: str, prefix: str, app: str | None, dest: str, overwrite: bo
     a = _pick_app(pod, app)
     if os.path.exists(dest) and not overwrite:
         raise PodError(f"{dest} already exists (use --overwrite)")
-    runtime = _loads(pod.read("runtime.json") or "{}")
-    manifest = _loads(pod.read("pod") or "{}")
+    runtime = pod.read_json("runtime.json", required=("apps",))
+    manifest = pod.read_json("pod", required=("apps",))
     man_app = next(x for x in manifest["apps"] if x["name"] == a["name"])
     image_manifest = {"acKind": "ImageManifest", "acVersion": "0.8.11", "name": man_app["image"]["name"],
                       "labels": man_app["image"].get("labels", []), "app": man_app["app"]}

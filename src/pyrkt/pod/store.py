@@ -21,6 +21,10 @@ import time
 
 from pyrkt.records import dataclass
 
+TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`
+if TYPE_CHECKING:
+    from typing import Any
+
 STATE_DIRS = ("embryo", "prepare", "prepared", "run", "exited-garbage", "garbage")
 
 # (directory, locked) -> state name (rkt's names)
@@ -73,22 +77,63 @@ class PodStore:
         pods = []
         for d in STATE_DIRS:
             try:
-                names = os.listdir(os.path.join(self.pods_dir, d))
-            except FileNotFoundError:
+                entries = list(os.scandir(os.path.join(self.pods_dir, d)))
+            except (FileNotFoundError, NotADirectoryError):
                 continue
-            for name in names:
-                if len(name) == 36 and not name.startswith("."):
-                    pods.append(Pod(self, name, d))
+            for entry in entries:
+                name = entry.name
+                if len(name) != 36 or name.startswith("."):
+                    continue
+                try:
+                    if not entry.is_dir(follow_symlinks=False):
+                        continue  # a stray file (or link) where a pod dir should be: never a pod
+                except OSError:
+                    continue
+                pods.append(Pod(self, name, d))
         return pods
 
     def new_embryo(self) -> "Pod":
         self.ensure()
-        uuid = uuid4()
-        path = self.path("embryo", uuid)
-        os.mkdir(path, 0o750)
-        pod = Pod(self, uuid, "embryo")
-        pod.lock()
-        return pod
+        # made under a dot name and locked before it appears: a visible embryo whose lock
+        # nobody holds is then always a dead one, which gc removes at once. A gc may take
+        # the dot dir between our mkdir and flock (it cannot tell us from a killed creator):
+        # the rename then fails and we start again with another uuid.
+        for _attempt in range(8):
+            uuid = uuid4()
+            hidden = self.path("embryo", f".{uuid}.new")
+            os.mkdir(hidden, 0o750)
+            pod = Pod(self, uuid, "embryo")
+            try:
+                pod.fd = os.open(hidden, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                fcntl.flock(pod.fd, fcntl.LOCK_EX)
+                os.rename(hidden, self.path("embryo", uuid))
+            except FileNotFoundError:
+                pod.unlock()
+                continue
+            return pod
+        raise PodError("cannot create a pod directory: it keeps being removed (a gc loop?)")
+
+    def sweep_hidden_embryos(self) -> None:
+        """Remove the dot dirs of embryos whose creator was killed before it named them
+        (unlocked: see new_embryo); they are empty, nothing is written there before the rename."""
+        d = os.path.join(self.pods_dir, "embryo")
+        try:
+            names = [n for n in os.listdir(d) if n.startswith(".") and n.endswith(".new")]
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(d, name)
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                os.rmdir(path)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
 
     def find(self, prefix: str) -> "Pod":
         """A pod by UUID or any unique prefix of it."""
@@ -212,11 +257,48 @@ class Pod:
 
     # -- facts -----------------------------------------------------------
     def read(self, name: str) -> str | None:
+        """A pod file a previous run wrote, as text; None if absent. Damage is a PodError naming the file."""
+        path = self.file(name)
         try:
-            with open(self.file(name)) as f:
-                return f.read()
+            with open(path, "rb") as f:
+                raw = f.read()
         except (FileNotFoundError, NotADirectoryError):
             return None
+        except IsADirectoryError:
+            raise PodError(f"pod {self.uuid}: damaged file {path}: a directory") from None
+        try:
+            return raw.decode()
+        except UnicodeDecodeError:
+            raise PodError(f"pod {self.uuid}: damaged file {path}: not UTF-8 text") from None
+
+    def read_json(self, name: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The one parse step for a pod's JSON files (pod manifest, runtime.json): a JSON object
+        holding `required`, or a PodError naming the file; an absent file is {} (not yet written)."""
+        from pyrkt import fastjson
+
+        text = self.read(name)
+        if text is None:
+            return {}
+        try:
+            data = fastjson.loads(text)
+        except (ValueError, RecursionError) as exc:
+            raise PodError(f"pod {self.uuid}: damaged file {self.file(name)}: {str(exc).splitlines()[0] if str(exc) else 'not JSON'}") from None
+        if not isinstance(data, dict):
+            raise PodError(f"pod {self.uuid}: damaged file {self.file(name)}: a JSON {type(data).__name__}, not an object")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise PodError(f"pod {self.uuid}: damaged file {self.file(name)}: no {', '.join(missing)}")
+        return data
+
+    def read_time(self, name: str) -> float | None:
+        """A time stamp file (created, started, gcmarked): None when absent or damaged, since
+        these are facts a crash may lose (written without fsync) and nothing acts on them alone."""
+        try:
+            v = self.read(name)
+            t = float(v) if v else None
+        except (PodError, ValueError):
+            return None
+        return t if t is not None and 0 <= t < 1e11 else None
 
     def write(self, name: str, data: str | bytes, mode: int = 0o640, sync: bool | None = None) -> None:
         """Atomic replace of a pod file; `sync=False` for facts a crash may lose (times, pids).
@@ -238,16 +320,17 @@ class Pod:
         os.rename(tmp, path)
 
     def created(self) -> float | None:
-        v = self.read("created")
-        return float(v) if v else None
+        return self.read_time("created")
 
     def started(self) -> float | None:
-        v = self.read("started")
-        return float(v) if v else None
+        return self.read_time("started")
 
     def pid(self) -> int | None:
-        v = self.read("pid")
-        return int(v) if v and v.strip().isdigit() else None
+        try:
+            v = self.read("pid")
+        except PodError:
+            return None
+        return int(v) if v and v.strip().isdigit() and len(v) < 20 else None
 
     def exit_codes(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -69,8 +69,11 @@ def _split_globals(argv: list[str]) -> tuple[dict[str, object], list[str]]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    state_dir: str | None = None  # where the last-resort handler may keep its debug log
     try:
         values, rest = _split_globals(argv)
+        if values["dir"] is not None and not str(values["dir"]):
+            raise RktError("--dir: an empty path names no data dir")  # not silently /var/lib/rkt
         opts = GlobalOptions(
             # absolute: pod files name their sources by path, and the apps resolve them elsewhere
             dir=os.path.abspath(str(values["dir"] or "/var/lib/rkt")),
@@ -81,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             user_config=str(values["user_config"] or ""),
             trust_keys_from_https=bool(values["trust_keys_from_https"]),
         )
+        state_dir = opts.dir
         if not rest or rest[0] in ("-h", "--help", "help") and len(rest) == 1:
             print("Usage: rkt [--dir=DIR] [--insecure-options=...] COMMAND [ARGS]\n\nCommands:\n  " + "\n  ".join(sorted(COMMANDS)))
             return 0
@@ -115,4 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except OSError as exc:
         print(f"rkt: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # last resort: one line and a debug log, never a traceback
+        from pyrkt.cli import lastresort
+
+        if lastresort.expected(exc):
+            print(f"rkt: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}", file=sys.stderr)
+        else:
+            print(f"rkt: {lastresort.internal_error('rkt', exc, state_dir)}", file=sys.stderr)
         return EXIT_ERROR

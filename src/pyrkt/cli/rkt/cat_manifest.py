@@ -28,9 +28,8 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     from pyrkt.pod.store import PodStore
 
     pod = PodStore(opts.dir).find(ids[0])
-    text = pod.read("pod")
-    if text is None:
+    if pod.read("pod") is None:
         raise RktError(f"pod {pod.uuid} has no manifest yet (state: {pod.state})")
-    data = json.loads(text)
+    data = pod.read_json("pod")  # damage: one line naming the file
     out((json.dumps(data, indent="\t") if values["pretty_print"] else json.dumps(data, separators=(",", ":"))) + "\n")
     return 0

@@ -167,18 +167,25 @@ def _resolve(store: Any, ref: str) -> Any:
 
 
 def cmd_rm(opts: GlobalOptions, argv: list[str]) -> int:
-    _, refs = _parse(argv, ())
+    values, refs = _parse(argv, (Flag("force"),))
     if not refs:
         raise RktError("image rm: at least one image ID or name is needed")
     from pyrkt.image.errors import ImageError
     from pyrkt.image.gc import remove_image
     from pyrkt.image.store import Store
+    from pyrkt.pod.pods import images_of_live_pods
 
     store = Store(opts.dir)
+    store.reclaiming = True  # a full disk: may spend the store's reserve to free space
+    live = set() if values["force"] else images_of_live_pods(opts.dir)
     done = failed = 0
     for ref in refs:
         try:
             rec = store.resolve(ref)
+            if rec.id in live:
+                print(f"rkt: image rm: {rec.id} is used by a pod that is not garbage yet (remove the pod, or --force)", file=sys.stderr)
+                failed += 1
+                continue
             remove_image(store, rec)
             print(f'successfully removed aci for image: "{rec.id}"', file=sys.stderr)
             done += 1
@@ -186,6 +193,7 @@ def cmd_rm(opts: GlobalOptions, argv: list[str]) -> int:
             print(f"rkt: image rm: {exc}", file=sys.stderr)
             failed += 1
     store.close()
+    store.ensure_reserve()
     if done:
         print(f"rm: {done} image(s) successfully removed", file=sys.stderr)
     if failed:
@@ -201,13 +209,17 @@ def cmd_gc(opts: GlobalOptions, argv: list[str]) -> int:
     from pyrkt.image.gc import gc
     from pyrkt.image.store import Store
 
+    from pyrkt.pod.pods import images_of_live_pods
+
     store = Store(opts.dir)
-    res = gc(store, grace)
+    store.reclaiming = True  # a full disk: may spend the store's reserve to free space
+    res = gc(store, grace, keep=frozenset(images_of_live_pods(opts.dir)))
     store.close()
+    store.ensure_reserve()
     for image_id in res.removed_images:
         print(f'successfully removed aci for image: "{image_id}"', file=sys.stderr)
     for image_id in res.kept_in_use:
-        print(f"rkt: image gc: keeping {image_id}: in use by a mounted pod", file=sys.stderr)
+        print(f"rkt: image gc: keeping {image_id}: in use by a pod", file=sys.stderr)
     print(f"gc: {len(res.removed_images)} image(s), {len(res.removed_trees)} tree(s), {res.removed_blobs} blob(s) removed", file=sys.stderr)
     return 0
 
