@@ -126,7 +126,7 @@ def test_runtime_help_of_every_verb(verb: str) -> None:
 
 @pytest.mark.parametrize("flag", ["--name=web\n", "--volume=data\n,kind=empty"])
 def test_a_name_must_match_whole(registry: Registry, tmp_path, flag: str) -> None:  # type: ignore[no-untyped-def]
-    p = subprocess.run([RKT, f"--dir={tmp_path}", "--insecure-options=image,http", "prepare", flag, f"docker://{registry.host}/installed/bb:plain"],
+    p = subprocess.run([RKT, f"--dir={tmp_path}", "--insecure-options=image,http", "prepare", f"docker://{registry.host}/installed/bb:plain", flag],
                        capture_output=True, text=True, timeout=120)
     clean(p.stderr)
     assert p.returncode == 254 and "is not a valid name" in p.stderr, p.stderr
