@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml packages.apt
 	@$(VPY) -m compileall -q src/pyrkt >/dev/null
 	@touch $(STAMP)
 
+# a changed launcher generator regenerates the launchers
+$(STAMP): scripts/install-launchers.py
+
 demo: install
 	@bash examples/demo.sh
 

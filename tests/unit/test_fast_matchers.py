@@ -11,7 +11,7 @@ from pyrkt.image.digest import Digest
 from pyrkt.image.errors import InvalidReference
 from pyrkt.image.reference import is_ac_name, match_image_id
 
-AC_NAME = re.compile(r"^[a-z0-9]+(?:[~\-_./][a-z0-9]+)*$")
+AC_NAME = re.compile(r"[a-z0-9]+(?:[~\-_./][a-z0-9]+)*")  # fullmatch: an AC name matches whole
 IMAGE_ID = re.compile(r"^(sha256|sha512)-([0-9a-f]*)$")
 DIGEST = re.compile(r"^(sha256|sha384|sha512)[:-]([0-9a-f]+)$")
 
@@ -21,9 +21,9 @@ _ids = st.builds(lambda a, s, h, nl: a + s + h + nl, st.sampled_from(["sha256", 
                  st.sampled_from(["", "\n", "\n\n", " "]))
 
 
-@given(st.one_of(_chars, st.from_regex(AC_NAME)))
+@given(st.one_of(_chars, st.from_regex(AC_NAME, fullmatch=True)))
 def test_ac_name(text: str) -> None:
-    assert is_ac_name(text) == bool(AC_NAME.match(text))
+    assert is_ac_name(text) == bool(AC_NAME.fullmatch(text))
 
 
 @given(_ids)
@@ -44,7 +44,7 @@ def test_digest(text: str) -> None:
 
 
 def test_examples() -> None:
-    assert is_ac_name("example.com/busybox") and is_ac_name("a") and is_ac_name("a\n")
+    assert is_ac_name("example.com/busybox") and is_ac_name("a") and not is_ac_name("a\n") and not is_ac_name("web\n")
     assert not is_ac_name("") and not is_ac_name("-a") and not is_ac_name("a..b") and not is_ac_name("A")
     assert match_image_id("sha256-" + "a" * 64) == ("sha256", "a" * 64) and match_image_id("sha256") is None
     assert Digest.parse("sha256:" + "0" * 64).hex == "0" * 64

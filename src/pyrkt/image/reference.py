@@ -55,12 +55,11 @@ _HEX = frozenset("0123456789abcdef")
 
 
 def is_ac_name(text: str) -> bool:
-    """`^[a-z0-9]+(?:[~\\-_./][a-z0-9]+)*$`, as `re.match` reads it, without `re`.
+    """`[a-z0-9]+(?:[~\\-_./][a-z0-9]+)*` matching the WHOLE text, without `re`.
 
-    Like the regex, a single trailing newline is accepted (`$` matches before it).
+    An AC name must match whole: a trailing newline (which `re.match` with `$`
+    would let through, e.g. `--name='web\\n'`) is refused.
     """
-    if text.endswith("\n"):
-        text = text[:-1]
     if not text or text[0] not in _LOWER_ALNUM or text[-1] not in _LOWER_ALNUM:
         return False
     after_separator = False
