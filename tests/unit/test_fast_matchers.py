@@ -48,3 +48,13 @@ def test_examples() -> None:
     assert not is_ac_name("") and not is_ac_name("-a") and not is_ac_name("a..b") and not is_ac_name("A")
     assert match_image_id("sha256-" + "a" * 64) == ("sha256", "a" * 64) and match_image_id("sha256") is None
     assert Digest.parse("sha256:" + "0" * 64).hex == "0" * 64
+
+
+LABEL_VALUE = re.compile(r"[^,=\s]+")  # fullmatch: a version label matches whole
+
+
+@given(st.text(alphabet="ab1.,= \t\n\u00a0é-", max_size=10))
+def test_label_value(text: str) -> None:
+    from pyrkt.image.reference import _LABEL_VALUE_RE
+
+    assert _LABEL_VALUE_RE.match(text) == bool(LABEL_VALUE.fullmatch(text))

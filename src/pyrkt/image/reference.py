@@ -91,6 +91,15 @@ def match_image_id(text: str) -> tuple[str, str] | None:
     return algo, hx
 
 
+class _LabelValue:
+    """`^[^,=\\s]+$` matching the whole text, without `re`: `rkt run name:version` checks
+    a label value on every run (a trailing newline is refused, as whitespace)."""
+
+    @staticmethod
+    def match(text: str) -> bool:
+        return bool(text) and not any(ch in ",=" or ch.isspace() for ch in text)
+
+
 if TYPE_CHECKING:
     import re
 
@@ -98,7 +107,7 @@ if TYPE_CHECKING:
 _AC_NAME_RE = _AcName()
 _AC_NAME_CHARS = _Pattern(r"[a-z0-9~\-_./]")
 _LABEL_NAME_RE = _Pattern(r"^[a-z0-9]+(?:[\-_.][a-z0-9]+)*$")
-_LABEL_VALUE_RE = _Pattern(r"^[^,=\s]+$")
+_LABEL_VALUE_RE = _LabelValue()
 
 _DOCKER_COMPONENT = _Pattern(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _DOCKER_TAG = _Pattern(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")

@@ -1,0 +1,109 @@
+"""The start-up budget of the hot commands, checked on the INSTALLED launchers.
+
+`rkt run` and `pyrkt-runtime create/run/start/delete` are started once per pod or
+container operation, so their paths keep to built-in and a few small modules
+(bench/README.md says why: `_signal` not `signal`, `pyrkt.records` not
+`dataclasses`, `pyrkt.fastjson` not `json`, ...). Until now that budget lived
+only in comments. Each test runs the real command through its launcher under
+`python -I -S -X importtime` (stderr to a file, never a pipe: a detached init
+would keep a pipe open) and fails if a module of FORBIDDEN was imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "image"))
+
+from imagebuild import aci_bytes, aci_manifest, busybox_entries  # noqa: E402
+
+BIN = os.path.join(sys.prefix, "bin")
+PYTHON = os.path.join(BIN, "python")
+
+# Modules whose import costs milliseconds (or builds enums / compiles regexes at import):
+# none of them may be on a hot path. Their C parts (_json, _sqlite3, _hashlib, _signal,
+# _socket) are allowed.
+FORBIDDEN = frozenset({
+    "dataclasses", "typing", "re", "json", "hashlib", "sqlite3", "enum", "inspect", "signal", "socket",
+    "subprocess", "tempfile", "shutil", "logging", "argparse", "traceback", "threading", "concurrent",
+    "selectors", "email", "http", "ssl", "tomllib", "rich", "zstandard", "grpc", "google",
+})
+
+pytestmark = pytest.mark.root
+
+
+def imported(argv: list[str], log: str, **kw: object) -> tuple[int, set[str]]:
+    """Run an installed launcher with -X importtime: (exit status, top-level module names imported)."""
+    with open(log, "wb") as err:
+        proc = subprocess.run([PYTHON, "-I", "-S", "-X", "importtime", *argv], stderr=err, stdout=subprocess.DEVNULL,
+                              stdin=subprocess.DEVNULL, timeout=60, **kw)  # type: ignore[call-overload]
+    names = set()
+    with open(log, errors="replace") as f:
+        for line in f:
+            if line.startswith("import time:") and line.count("|") == 2:
+                name = line.rsplit("|", 1)[1].strip()
+                if name != "package":
+                    names.add(name.split(".")[0])
+    return proc.returncode, names
+
+
+def over_budget(names: set[str]) -> list[str]:
+    return sorted(names & FORBIDDEN)
+
+
+def test_the_budget_catches_a_heavy_import(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The check itself can fail: `rkt image list` reads the index through sqlite3."""
+    log = str(tmp_path / "log")
+    code, names = imported([os.path.join(BIN, "rkt"), f"--dir={tmp_path}/d", "image", "list"], log)
+    assert code == 0, open(log).read()
+    assert "sqlite3" in over_budget(names)
+
+
+def test_runtime_create_start_delete_and_run(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rootfs = tmp_path / "bundle" / "rootfs"
+    (rootfs / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", rootfs / "bin" / "busybox")
+    os.symlink("busybox", rootfs / "bin" / "true")
+    bundle = str(tmp_path / "bundle")
+    runtime = os.path.join(BIN, "pyrkt-runtime")
+    subprocess.run([runtime, "spec"], cwd=bundle, check=True)
+    with open(os.path.join(bundle, "config.json")) as f:
+        config = json.load(f)
+    config["process"].update(args=["/bin/true"], terminal=False)
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(config, f)
+    root = str(tmp_path / "state")
+    steps = [("create", ["create", "--bundle", bundle, "c1"]), ("start", ["start", "c1"]),
+             ("delete", ["delete", "--force", "c1"]), ("run", ["run", "-d", "--bundle", bundle, "c2"]),
+             ("delete", ["delete", "--force", "c2"])]
+    try:
+        for verb, args in steps:
+            code, names = imported([runtime, "--root", root, *args], str(tmp_path / f"{verb}.log"))
+            assert code == 0, (verb, open(tmp_path / f"{verb}.log").read())
+            assert over_budget(names) == [], f"pyrkt-runtime {verb} imported {over_budget(names)}"
+    finally:
+        for cid in ("c1", "c2"):
+            subprocess.run([runtime, "--root", root, "delete", "--force", cid], check=False)
+
+
+def test_rkt_run_of_a_stored_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rkt = os.path.join(BIN, "rkt")
+    image = tmp_path / "budget.aci"
+    image.write_bytes(aci_bytes(aci_manifest("example.com/budget", "1.0", ["/bin/true"]), busybox_entries()))
+    data = str(tmp_path / "rkt")
+    subprocess.run([rkt, f"--dir={data}", "--insecure-options=image", "fetch", str(image)], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run([rkt, f"--dir={data}", "run", "--net=host", "example.com/budget:1.0"], check=True)  # renders the tree
+    try:
+        log = str(tmp_path / "run.log")
+        code, names = imported([rkt, f"--dir={data}", "run", "--net=host", "example.com/budget:1.0"], log)
+        assert code == 0, open(log).read()
+        assert over_budget(names) == [], f"rkt run imported {over_budget(names)}"
+    finally:
+        subprocess.run([rkt, f"--dir={data}", "gc", "--grace-period=0s"], check=False, capture_output=True)
