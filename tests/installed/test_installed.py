@@ -25,7 +25,7 @@ from imagefixtures import Registry, start_registry, stop  # noqa: E402
 BIN = os.path.join(sys.prefix, "bin")
 RKT = os.path.join(BIN, "rkt")
 RUNTIME = os.path.join(BIN, "pyrkt-runtime")
-RKT_COMMANDS = ["cat-manifest", "config", "enter", "export", "fetch", "gc", "image", "list", "prepare", "rm", "run",
+RKT_COMMANDS = ["api-service", "cat-manifest", "config", "enter", "export", "fetch", "gc", "image", "list", "metadata-service", "prepare", "rm", "run",
                 "run-prepared", "status", "stop", "trust", "version"]
 RUNTIME_VERBS = ["create", "start", "run", "state", "kill", "delete", "list", "spec", "exec", "ps", "pause", "resume",
                  "update", "events", "features"]
@@ -104,6 +104,17 @@ def test_run_of_an_image_not_yet_stored_under_a_pty(registry: Registry, tmp_path
     rc, out = in_pty([RKT, f"--dir={tmp_path}", "--insecure-options=image,http", "run", "--net=none", f"docker://{registry.host}/installed/bb:plain"])
     clean(out)
     assert rc == 0 and "hi" in out and "Downloading" in out, out
+    subprocess.run([RKT, f"--dir={tmp_path}", "gc", "--grace-period=0s"], capture_output=True, timeout=60)
+
+
+@pytest.mark.root
+def test_run_interactive_under_a_pty(registry: Registry, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--interactive: the app's stdin and stdout are rkt run's terminal (rkt fetches the image first)."""
+    rc, out = in_pty([RKT, f"--dir={tmp_path}", "--insecure-options=image,http", "run", "--net=none", "--interactive",
+                      f"docker://{registry.host}/installed/bb:plain", "--exec", "/bin/sh", "--",
+                      "-c", "test -t 0 && test -t 1 && echo ON-A-TTY; exit 3"])
+    clean(out)
+    assert rc == 3 and "ON-A-TTY" in out, out
     subprocess.run([RKT, f"--dir={tmp_path}", "gc", "--grace-period=0s"], capture_output=True, timeout=60)
 
 
