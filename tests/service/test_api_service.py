@@ -130,6 +130,26 @@ def test_pod_filters(service, client_modules, store, pods):  # type: ignore[no-u
     assert ids(F(pod_sub_cgroups=[f"/rkt-{pods['running']}x"])) == set()
 
 
+def test_default_network_pod_reports_its_address(service, client_modules, store):  # type: ignore[no-untyped-def]
+    """A pod on the default CNI network: ListPods/InspectPod give its network with the ipv4 `rkt list` shows."""
+    pb = client_modules[0]
+    path = os.path.join(store.dir, "uuid-default-net")
+    proc = spawn_rkt(store.dir, "run", f"--uuid-file-save={path}", BB, "--exec=/bin/sh", "--", "-c", "exec sleep 300")
+    uuid = wait_for(lambda: os.path.exists(path) and open(path).read().strip(), what="the pod's uuid file")
+    try:
+        r = store("status", "--wait-ready=30s", uuid)
+        assert r.code == 0, r.err
+        listed = next(p for p in json.loads(store("list", "--format=json").out) if p["name"] == uuid)
+        want = [(n["netName"], n["ip"]) for n in listed["networks"]]
+        assert want and want[0][0] == "default" and want[0][1].startswith("172.16.28.")
+        pod = service.stub.InspectPod(pb.InspectPodRequest(id=uuid)).pod
+        assert [(n.name, n.ipv4) for n in pod.networks] == want
+        got = {p.id for p in service.stub.ListPods(pb.ListPodsRequest(filters=[pb.PodFilter(network_names=["default"])])).pods}
+        assert got == {uuid}
+    finally:
+        _stop(store, proc, uuid)
+
+
 def test_images_match_rkt_image_list(service, client_modules, store):  # type: ignore[no-untyped-def]
     pb = client_modules[0]
     listed = json.loads(store("image", "list", "--format=json").out)

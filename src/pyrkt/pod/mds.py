@@ -79,6 +79,26 @@ def pod_addresses(pid: int) -> tuple[str, str] | None:
     return pod_ip, gateway
 
 
+def recorded_addresses(pod_dir: str) -> tuple[str, str] | None:
+    """(pod IPv4, host-side IPv4) from the net layer's record of the pod's networks (networks.json).
+
+    The first attached network whose CNI result has an IPv4 address and a
+    gateway: for ptp and bridge the gateway is the host's end of the pod's
+    link, where the service's TCP listener (on every address) answers. That
+    holds for default-restricted too, which has no default route but
+    still reaches the host. None when the pod has no such network.
+    """
+    from pyrkt.net import cni, setup
+
+    for att in (setup.read(pod_dir) or {}).get("attachments") or []:
+        res = att.get("result") or {}
+        ip = cni.ip4(res)
+        gw = next((str(i["gateway"]) for i in res.get("ips") or [] if "." in str(i.get("gateway", ""))), None)
+        if ip and gw:
+            return ip[0], gw
+    return None
+
+
 def _request(method: str, path: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, bytes]:
     import http.client
     import socket
@@ -124,9 +144,10 @@ def register_with(uuid: str, ip: str, pid: int, manifest: dict[str, object], ima
 
 
 def unregister(uuid: str) -> None:
+    """Drop the pod's registration as it exits (the service also drops it once the pod init is gone)."""
     try:
-        _request("DELETE", f"/pods/{uuid}")
-    except OSError:
+        _request("DELETE", f"/pods/{uuid}", timeout=3)
+    except Exception:  # no service, or a broken answer: nothing to drop, and the pod is exiting anyway
         pass
 
 
@@ -147,7 +168,7 @@ def register(pod: object, runtime: dict[str, object], init_pid: int) -> None:
     except OSError:
         raise Stage1Error(f"--mds-register: no metadata service is listening on {socket_path()} "
                           "(start `rkt metadata-service`, or run without --mds-register)") from None
-    addrs = pod_addresses(init_pid)
+    addrs = recorded_addresses(pod.path) or pod_addresses(init_pid)  # type: ignore[attr-defined]
     if addrs is None:
         raise Stage1Error("--mds-register: the pod has no route to the host (it needs a contained network such as the default CNI network)")
     pod_ip, host_ip = addrs

@@ -525,6 +525,10 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
                 break
             if pid == init_pid:
                 break
+        if runtime.get("mds_register"):  # at once, not when the service next notices the init gone
+            from pyrkt.pod import mds
+
+            mds.unregister(uuid)
         net_down = None
         net_errors: list[str] = []
         if cni:

@@ -107,7 +107,7 @@ def image_message(img: ImageView, detail: bool) -> Any:
 def pod_message(pod: PodView, detail: bool, images: dict[str, ImageView]) -> Any:
     msg = pb.Pod(id=pod.uuid, state=pod.state_number, annotations=_kvs(pod.annotations), cgroup=pod.cgroup,
                  created_at=_ns(pod.created), started_at=_ns(pod.started), gc_marked_at=_ns(pod.gc_marked),
-                 networks=[pb.Network(name=n) for n in pod.networks])
+                 networks=[pb.Network(name=n, ipv4=ip) for n, ip in zip(pod.networks, pod.network_ips)])
     if pod.pid is not None and pod.state not in ("embryo", "preparing", "aborted prepare", "prepared"):
         msg.pid = pod.pid
     for a in pod.apps:

@@ -50,6 +50,7 @@ class PodView:
     annotations: list[tuple[str, str]]
     apps: list[AppView]
     networks: list[str] = field(default_factory=list)
+    network_ips: list[str] = field(default_factory=list)  # ipv4 of each of `networks`, same order
     cgroup: str = ""
 
     @property
@@ -145,25 +146,24 @@ def _read_pod(pods_dir: str, directory: str, uuid: str, locks: set[tuple[int, in
                    created=_float(_read(os.path.join(path, "created"))), started=_float(_read(os.path.join(path, "started"))),
                    gc_marked=gc_marked, manifest=raw.encode(), annotations=_pairs(manifest.get("annotations")), apps=apps)
     if state == "running":
-        view.networks = _networks(path)
+        nets = _networks(path)
+        view.networks = [n for n, _ in nets]
+        view.network_ips = [ip for _, ip in nets]
         view.cgroup = f"/rkt-{uuid}"
     return view
 
 
-def _networks(pod_path: str) -> list[str]:
-    """The networks a running pod is in: the names of runtime.json's `net` other than host and none.
+def _networks(pod_path: str) -> list[tuple[str, str]]:
+    """(name, ipv4) of each network the pod is attached to, from the net layer's networks.json (as `rkt list`)."""
+    text = _read(os.path.join(pod_path, "networks.json"))
+    if not text:
+        return []
+    from pyrkt.net.setup import summary
 
-    The pod network itself is the `net` layer's; when it records the attached
-    networks (with addresses) this is where to read them.
-    """
     try:
-        runtime = json.loads(_read(os.path.join(pod_path, "runtime.json")) or "{}")
-    except ValueError:
+        return [(n["netName"], n["ip"]) for n in summary(json.loads(text))]
+    except (ValueError, KeyError, TypeError, AttributeError):
         return []
-    nets = runtime.get("net") if isinstance(runtime, dict) else None
-    if not isinstance(nets, list):
-        return []
-    return [n.split(":", 1)[0] for n in nets if isinstance(n, str) and n.split(":", 1)[0] not in ("host", "none")]
 
 
 def read_pod(data_dir: str, uuid: str, locks: set[tuple[int, int, int]] | None = None) -> PodView | None:
