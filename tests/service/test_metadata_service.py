@@ -1,7 +1,8 @@
 """`rkt metadata-service`: the appc v1 metadata endpoints, pod identity (HMAC), registration.
 
-The pod network (CNI) is not on this branch, so the "pods" here are processes
-in network namespaces this test creates (veth pairs on a private /30 subnet
+The "pods" here are processes in network namespaces this test creates, so the
+service's own rules are tested apart from CNI (real pods on the default network:
+test_metadata_pods.py) (veth pairs on a private /30 subnet
 each), registered through pyrkt.pod.mds with the manifests of a real prepared
 pod; their requests are made with busybox wget from inside those namespaces.
 The service itself runs in a namespace of its own, so nothing listens on the
