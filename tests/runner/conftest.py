@@ -25,7 +25,21 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "pod"))
 
 from podfixtures import copy_store, make_template  # noqa: E402
 
-RKT = os.path.join(ROOT, ".venv", "bin", "rkt")
+CHECKOUT_RKT = os.path.join(ROOT, ".venv", "bin", "rkt")
+# rkt-run refuses an rkt below a directory that others can write, and a clone may live under /tmp
+# (CI clones anywhere): the policies name this root-owned wrapper, which the `installed` fixture
+# writes and removes, and which execs the checkout's rkt
+RKT_DIR = f"/opt/rktrun-t-rkt{os.getpid()}"
+RKT = os.path.join(RKT_DIR, "rkt")
+
+
+def _write_rkt_wrapper() -> None:
+    os.makedirs(RKT_DIR, mode=0o755, exist_ok=True)
+    os.chmod(RKT_DIR, 0o755)
+    with open(RKT + ".tmp", "w") as f:
+        f.write(f'#!/bin/sh\nexec {CHECKOUT_RKT} "$@"\n')
+    os.chmod(RKT + ".tmp", 0o755)
+    os.rename(RKT + ".tmp", RKT)
 
 
 class Installed:
@@ -96,6 +110,7 @@ def _kill_leftovers(prefix: str, users: list[pwd.struct_passwd]) -> None:
 def installed(tmp_path_factory):  # type: ignore[no-untyped-def]
     if os.geteuid() != 0:
         pytest.skip("needs root")
+    _write_rkt_wrapper()
     prefix = tempfile.mkdtemp(prefix="rktrun-t", dir="/opt")
     os.chmod(prefix, 0o755)
     os.makedirs(os.path.join(prefix, "etc"), mode=0o755)
@@ -126,3 +141,4 @@ def installed(tmp_path_factory):  # type: ignore[no-untyped-def]
             if prefix in line.split()[4]:
                 subprocess.run(["umount", "-l", line.split()[4]], capture_output=True)
     shutil.rmtree(prefix, ignore_errors=True)
+    shutil.rmtree(RKT_DIR, ignore_errors=True)
