@@ -20,37 +20,6 @@ Flags:
 FLAGS = (Flag("listen", takes_value=True, default="localhost:15441"),)
 
 
-def import_with_site_packages(module: str, command: str):  # type: ignore[no-untyped-def]
-    """Import `module`, adding the environment's site-packages first if it needs them.
-
-    The installed `rkt` launcher runs Python with -I -S (scripts/install-launchers.py):
-    no site-packages, which the pod and image commands do not need. grpcio and
-    protobuf live there, so this command adds them for itself.
-    """
-    import importlib
-    import sys
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        import os
-        import site
-
-        # with -S, sys.prefix is the base interpreter's: the venv is the one holding sys.executable
-        venv = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
-        if os.path.exists(os.path.join(venv, "pyvenv.cfg")):
-            # a venv's layout (Debian's site.getsitepackages would name dist-packages)
-            paths = [os.path.join(venv, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages")]
-        else:
-            paths = site.getsitepackages()
-        for path in paths:
-            site.addsitedir(path)
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise RktError(f"{command} needs grpcio and protobuf (pip install grpcio protobuf): {exc}") from None
-
-
 def main(opts: GlobalOptions, argv: list[str]) -> int:
     parsed = parse_flags(argv, FLAGS, USAGE)
     if parsed is None:
@@ -58,7 +27,11 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     values, rest = parsed
     if rest:
         raise RktError(f"api-service: unexpected argument {rest[0]!r}")
-    api = import_with_site_packages("pyrkt.service.api", "api-service")
+    try:
+        # the installed launcher puts the venv's site-packages, where grpcio lives, on sys.path
+        from pyrkt.service import api
+    except ImportError as exc:
+        raise RktError(f"api-service needs grpcio and protobuf (pip install grpcio protobuf): {exc}") from None
     config = api.ServiceConfig(dir=opts.dir, system_config=opts.system_config, local_config=opts.local_config,
                                user_config=opts.user_config, insecure_flags=",".join(sorted(opts.insecure_options)),
                                trust_keys_from_https=opts.trust_keys_from_https)
