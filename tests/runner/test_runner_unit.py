@@ -7,28 +7,8 @@ import pytest
 from pyrkt.runner import config, template
 from pyrkt.runner.command import Identity, Request, build, display, list_aliases
 from pyrkt.runner.errors import ConfigError, RunnerError
+from seedpolicy import SEED
 
-SEED = """rkt = "/usr/bin/rkt"
-default-interactive-cmd = "sh"
-
-[options]
-general = ["--insecure-options=image"]
-run = ["--net=host", "--set-env=HOME=/home/{{.Username}}"]
-image = ["--user={{.Uid}}", "--group={{.Gid}}"]
-
-[volume.home]
-volume = "kind=host,source={{.HomeDir}}"
-mount = "target=/home/{{.Username}}"
-
-[volume.volume-config]
-volume = "kind=empty,uid={{.Uid}},gid={{.Gid}}"
-
-[volume.volume-data]
-volume = "kind=empty,uid={{.Uid}},gid={{.Gid}}"
-
-[alias.qiime_]
-image = "quay.io/biocontainers/qiime:1.9.1--py27_0"
-"""
 ME = Identity(511, 511, "guestsi", "/home/guestsi")
 
 
