@@ -20,7 +20,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from rlhelpers import REPO, RUNTIME, SUBID_BASE, SUBID_SIZE, User, _can_traverse, _edit_subids, _read_lines, _rewrite, _subid_ranges
+from pyrkt.pod.userns import subid_ranges
+from rlhelpers import REPO, RUNTIME, SUBID_BASE, SUBID_SIZE, User, _can_traverse, _edit_subids, _read_lines, _rewrite
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +49,7 @@ def rl_user() -> Iterator[User]:
             os.chown(d, pw.pw_uid, pw.pw_gid)
 
         def add() -> int:
-            taken = _subid_ranges("/etc/subuid") + _subid_ranges("/etc/subgid")
+            taken = subid_ranges()  # both files, as the pods avoid them
             start = SUBID_BASE
             while any(s < start + SUBID_SIZE and start < s + n for s, n in taken):
                 start += SUBID_SIZE

@@ -35,19 +35,6 @@ SUBID_BASE = 300_000_000
 SUBID_SIZE = 65536
 
 
-def _subid_ranges(path: str) -> list[tuple[int, int]]:
-    out = []
-    try:
-        with open(path) as f:
-            for line in f:
-                parts = line.strip().split(":")
-                if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
-                    out.append((int(parts[1]), int(parts[2])))
-    except FileNotFoundError:
-        pass
-    return out
-
-
 def _edit_subids(change: Any) -> Any:
     """Rewrite /etc/subuid and /etc/subgid atomically, under a lock of our own."""
     with open("/run/.pyrkt-rl-subid.lock", "w") as lock:

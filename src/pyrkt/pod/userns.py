@@ -69,7 +69,7 @@ def check_supported() -> None:
         raise UsernsError("--private-users is not supported, kernel compiled without user namespace support")
 
 
-def _subid_ranges() -> list[tuple[int, int]]:
+def subid_ranges() -> list[tuple[int, int]]:
     """Ranges handed to users in /etc/subuid and /etc/subgid: never give those to a pod."""
     out = []
     for path in ("/etc/subuid", "/etc/subgid"):
@@ -110,7 +110,7 @@ def choose(pods_dir: str) -> UserRange:
     """A random range of 65536 ids, aligned on 65536, above the first two blocks, free of other pods and subids."""
     import random
 
-    taken = _subid_ranges() + _pod_ranges(pods_dir)
+    taken = subid_ranges() + _pod_ranges(pods_dir)
     rng = random.SystemRandom()
     for _ in range(1000):
         candidate = UserRange(rng.randrange(2, 65534) * RANGE)
