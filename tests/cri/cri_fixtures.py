@@ -25,17 +25,18 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
-import time
-from typing import Any, Callable
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 RUNTIME = os.path.join(REPO, ".venv", "bin", "pyrkt-runtime")
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+
+from clients import free_port, wait_for  # noqa: E402  (the integration tier's helpers; test_cri imports wait_for from here)
 # PYRKT_CRI_RUNTIME=/usr/bin/runc runs the same tests against runc, to tell the runtime's faults from the tier's
 RUNTIME = os.environ.get("PYRKT_CRI_RUNTIME") or RUNTIME
 PROTO = "cri_runtime_v1.proto"
@@ -55,23 +56,6 @@ def compile_client(dest: str) -> tuple[Any, Any]:
         return importlib.import_module("cri_runtime_v1_pb2"), importlib.import_module("cri_runtime_v1_pb2_grpc")
     finally:
         sys.path.remove(dest)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- images -------------------------------------------------------------------
