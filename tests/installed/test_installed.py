@@ -8,19 +8,18 @@ subprocesses against a loopback docker-registry.
 from __future__ import annotations
 
 import os
-import pty
-import select
 import subprocess
 import sys
-import time
 from typing import Iterator
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "image"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
 
 from imagebuild import Entry, busybox_entries, tar_bytes, write_oci_layout, zstd_bytes  # noqa: E402
 from imagefixtures import Registry, start_registry, stop  # noqa: E402
+from clients import run_in_pty  # noqa: E402
 
 BIN = os.path.join(sys.prefix, "bin")
 RKT = os.path.join(BIN, "rkt")
@@ -32,29 +31,9 @@ RUNTIME_VERBS = ["create", "start", "run", "state", "kill", "delete", "list", "s
 
 
 def in_pty(argv: list[str], timeout: float = 120) -> tuple[int, str]:
-    """Run argv with a new terminal as its stdio: (exit status, everything it wrote)."""
-    pid, master = pty.fork()
-    if pid == 0:
-        os.execve(argv[0], argv, {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"})
-    out = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(master, 4096)
-                except OSError:
-                    break
-                if not data:
-                    break
-                out += data
-        else:
-            os.kill(pid, 9)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(master)
-    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+    """Run argv with a new terminal as its stdio: (exit status, everything it wrote, decoded)."""
+    code, out = run_in_pty(argv, {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}, timeout)
+    return code, out.decode(errors="replace")
 
 
 @pytest.fixture(scope="module")
