@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from pyrkt.linux.seccomp import SeccompError, compile_filter
+from pyrkt.linux.seccomp import SeccompError, compile_filter, compile_program
 
 
 def in_child(fn) -> int:
@@ -261,8 +261,9 @@ def test_program_load_without_privilege_needs_no_new_privs():
     [
         ({}, "defaultAction is required"),
         ({"defaultAction": "SCMP_ACT_NOPE"}, "not a seccomp action"),
-        ({"defaultAction": "SCMP_ACT_NOTIFY"}, "SCMP_ACT_NOTIFY"),
-        ({"defaultAction": ALLOW, "listenerPath": "/run/x.sock"}, "listenerPath"),
+        ({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/x.sock"}, "SCMP_ACT_NOTIFY cannot be used as default action"),
+        ({"defaultAction": ALLOW, "listenerPath": 5}, "listenerPath must be a string"),
+        ({"defaultAction": ALLOW, "listenerPath": "/run/x.sock", "listenerMetadata": ["x"]}, "listenerMetadata must be a string"),
         ({"defaultAction": ALLOW, "defaultErrnoRet": 1}, "does not take an errno"),
         ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": -1}, "defaultAction errnoRet"),
         ({"defaultAction": ALLOW, "architectures": ["SCMP_ARCH_Z80"]}, "unknown architecture 'SCMP_ARCH_Z80'"),
@@ -270,7 +271,10 @@ def test_program_load_without_privilege_needs_no_new_privs():
         ({"defaultAction": ALLOW, "flags": ["BOGUS"]}, "unknown flag 'BOGUS'"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": [], "action": "SCMP_ACT_ERRNO"}]}, r"syscalls\[0\].names"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"]}]}, r"syscalls\[0\].action is required"),
-        ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}, "SCMP_ACT_NOTIFY"),
+        ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}, "listenerPath is not set"),
+        ({"defaultAction": ALLOW, "listenerPath": "", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}, "listenerPath is not set"),
+        ({"defaultAction": ALLOW, "listenerPath": "/x", "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]},
+         "SCMP_ACT_NOTIFY cannot be used for the write syscall"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}, "does not take an errno"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}, r"args\[0\].index"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_LIKE"}]}]}, r"args\[0\].op 'SCMP_CMP_LIKE'"),
@@ -378,8 +382,51 @@ def test_features():
 
     f = features()
     assert f["enabled"] is True
-    assert "SCMP_ACT_ERRNO" in f["actions"] and "SCMP_ACT_NOTIFY" not in f["actions"]
+    assert {"SCMP_ACT_ERRNO", "SCMP_ACT_NOTIFY"} <= set(f["actions"])  # as runc's features lists them
     assert "SCMP_CMP_MASKED_EQ" in f["operators"]
     assert {"SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"} <= set(f["archs"])
     assert set(f["supportedFlags"]) <= set(f["knownFlags"])
     assert "SECCOMP_FILTER_FLAG_TSYNC" in f["supportedFlags"]
+
+
+def test_a_notify_rule_asks_for_a_listener():
+    """SCMP_ACT_NOTIFY compiles to SECCOMP_RET_USER_NOTIF, loaded with NEW_LISTENER (8); a listenerPath alone adds nothing."""
+    from pyrkt.linux.seccomp import NEW_LISTENER
+
+    notify = compile_program({"defaultAction": ALLOW, "listenerPath": "/run/agent.sock", "listenerMetadata": "m",
+                              "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]})
+    assert notify.flags == NEW_LISTENER == 8
+    ret_user_notif = (0x7FC00000).to_bytes(4, "little")
+    assert any(notify.code[i + 4:i + 8] == ret_user_notif for i in range(0, len(notify.code), 8))
+    assert compile_program({"defaultAction": ALLOW, "listenerPath": "/run/agent.sock", "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}).flags == 0
+
+
+def test_a_notify_filter_gives_its_loader_the_listener():
+    """Loaded for real in a child: load() returns the fd (close-on-exec), and a notified
+    syscall of a grandchild waits for, and returns, the answer given through it."""
+    import fcntl
+    import select
+    import struct
+
+    prog = compile_program({"defaultAction": ALLOW, "listenerPath": "/x", "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_NOTIFY"}]})
+
+    def child() -> int:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
+        fd = prog.load()
+        if fd < 0 or not fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC:
+            return 3
+        if os.fork() == 0:
+            os._exit(0 if os.getppid() == 4242 else 4)  # getppid(2) returns what the listener answers
+        if not select.select([fd], [], [], 10)[0]:
+            return 5
+        buf = bytearray(80)
+        fcntl.ioctl(fd, 0xC0502100, buf)  # SECCOMP_IOCTL_NOTIF_RECV: struct seccomp_notif
+        notif_id = struct.unpack_from("=Q", buf)[0]
+        fcntl.ioctl(fd, 0xC0182101, bytearray(struct.pack("=QqiI", notif_id, 4242, 0, 0)))  # NOTIF_SEND: id, val, error, flags
+        _, status = os.wait()
+        return os.waitstatus_to_exitcode(status)
+
+    status = in_child(child)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status

@@ -225,3 +225,26 @@ def test_concurrent_writers_of_one_entry(tmp_path: Path) -> None:
     finally:
         os.close(fd)
     assert got is not None and got.code == want
+
+
+NOTIFY_PROFILE = {"defaultAction": ALLOW, "listenerPath": "/run/agent.sock", "listenerMetadata": "m",
+                  "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]}
+
+
+def test_a_notify_program_keeps_its_listener_flag_on_a_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SECCOMP_FILTER_FLAG_NEW_LISTENER is in the entry: a hit loads the filter with its listener, as a miss does."""
+    d = tmp_path / "cache"
+    miss = sc.cached_program(NOTIFY_PROFILE, str(d))
+    assert miss.flags == 8
+    only_entry(d)
+    no_compile(monkeypatch)
+    hit = sc.cached_program(NOTIFY_PROFILE, str(d))
+    assert (hit.code, hit.flags) == (miss.code, miss.flags)
+    # another agent's socket is another entry (a hit validates nothing); without one, refused and never cached
+    monkeypatch.undo()
+    monkeypatch.setenv(sc.ENV, str(tmp_path / "env-cache"))
+    sc.cached_program({**NOTIFY_PROFILE, "listenerPath": "/run/other.sock"}, str(d))
+    assert len(entries(d)) == 2
+    with pytest.raises(SeccompError, match="listenerPath is not set"):
+        sc.cached_program({k: v for k, v in NOTIFY_PROFILE.items() if k != "listenerPath"}, str(d))
+    assert len(entries(d)) == 2

@@ -25,6 +25,14 @@ libseccomp does not know is skipped (and listed in
 is skipped (libseccomp refuses it and it would change nothing); conditions on
 the same argument index are added as separate rules (OR), others in one rule
 (AND); ``errnoRet`` defaults to EPERM.
+
+Seccomp user notification (``SCMP_ACT_NOTIFY``, the runtime spec's
+``listenerPath``): a profile with a NOTIFY rule compiles to a program whose
+flags carry SECCOMP_FILTER_FLAG_NEW_LISTENER, so :meth:`BpfProgram.load`
+returns the listener's fd, which the runtime hands to the agent
+(:mod:`pyrkt.oci.seccomp_notify`). As runc: NOTIFY needs ``listenerPath``, is
+refused as the default action and for ``write`` (the process that loads the
+filter must still be able to report the fd to the runtime).
 """
 
 from __future__ import annotations
@@ -110,6 +118,8 @@ KERNEL_FLAGS: dict[str, int] = {
     "SECCOMP_FILTER_FLAG_LOG": syscalls.SECCOMP_FILTER_FLAG_LOG,  # 2
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW": syscalls.SECCOMP_FILTER_FLAG_SPEC_ALLOW,  # 4
 }
+#: set on a program with a SCMP_ACT_NOTIFY rule (never taken from linux.seccomp.flags)
+NEW_LISTENER = syscalls.SECCOMP_FILTER_FLAG_NEW_LISTENER  # 8
 _KNOWN_UNSUPPORTED_FLAGS = ("SECCOMP_FILTER_FLAG_NEW_LISTENER", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV", "SECCOMP_FILTER_FLAG_TSYNC_ESRCH")
 
 _U64 = 2**64
@@ -183,7 +193,7 @@ def features() -> dict[str, Any]:
     """The ``linux.seccomp`` object of the runtime-spec ``features`` document.
 
     ``supportedFlags`` and the architectures are what this libseccomp can
-    really do; NOTIFY is left out of ``actions`` because pyrkt refuses it.
+    really do (NOTIFY with ``listenerPath`` included, as runc lists it).
     Without libseccomp, ``{"enabled": false}``.
     """
     try:
@@ -195,7 +205,7 @@ def features() -> dict[str, Any]:
     supported = [f for f, need in (("SECCOMP_FILTER_FLAG_TSYNC", 2), ("SECCOMP_FILTER_FLAG_LOG", 3), ("SECCOMP_FILTER_FLAG_SPEC_ALLOW", 4)) if api >= need]
     return {
         "enabled": True,
-        "actions": sorted(a for a in ACTIONS if a != "SCMP_ACT_NOTIFY"),
+        "actions": sorted(ACTIONS),
         "operators": sorted(OPERATORS),
         "archs": sorted(archs),
         "knownFlags": sorted(list(FLAGS) + list(_KNOWN_UNSUPPORTED_FLAGS)),
@@ -222,8 +232,8 @@ def _uint(value: Any, where: str, limit: int = _U64) -> int:
 def _action(name: Any, errno_ret: Any, where: str) -> int:
     if not isinstance(name, str) or name not in ACTIONS:
         raise SeccompError(f"linux.seccomp: {where} {name!r} is not a seccomp action (one of {', '.join(ACTIONS)})")
-    if name == "SCMP_ACT_NOTIFY":
-        raise SeccompError(f"linux.seccomp: {where} SCMP_ACT_NOTIFY (seccomp user notification) is not supported by pyrkt")
+    if name == "SCMP_ACT_NOTIFY" and where == "defaultAction":
+        raise SeccompError("linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be used as default action")
     if errno_ret is not None and name not in _WITH_ERRNO:
         raise SeccompError(f"linux.seccomp: {where} {name} does not take an errno (errnoRet is only for SCMP_ACT_ERRNO and SCMP_ACT_TRACE)")
     if name in _WITH_ERRNO:
@@ -248,8 +258,9 @@ def _validate(seccomp: Any) -> tuple[int, list[str], list[tuple[str, int]], list
     unknown = set(seccomp) - known
     if unknown:
         raise SeccompError(f"linux.seccomp: unknown field(s) {', '.join(sorted(unknown))}")
-    if seccomp.get("listenerPath") or seccomp.get("listenerMetadata"):
-        raise SeccompError("linux.seccomp.listenerPath: seccomp user notification is not supported by pyrkt")
+    for field in ("listenerPath", "listenerMetadata"):
+        if seccomp.get(field) is not None and not isinstance(seccomp[field], str):
+            raise SeccompError(f"linux.seccomp.{field} must be a string")
     if "defaultAction" not in seccomp:
         raise SeccompError("linux.seccomp.defaultAction is required")
     default = _action(seccomp["defaultAction"], seccomp.get("defaultErrnoRet"), "defaultAction")
@@ -280,6 +291,11 @@ def _validate(seccomp: Any) -> tuple[int, list[str], list[tuple[str, int]], list
         if "action" not in sc:
             raise SeccompError(f"linux.seccomp.{where}.action is required")
         act = _action(sc["action"], sc.get("errnoRet"), f"{where}.action")
+        if act == _ACT_NOTIFY:
+            if not seccomp.get("listenerPath"):
+                raise SeccompError(f"linux.seccomp.{where}: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath (the seccomp agent's socket): listenerPath is not set")
+            if "write" in names:
+                raise SeccompError(f"linux.seccomp.{where}: SCMP_ACT_NOTIFY cannot be used for the write syscall")
         args = []
         for k, a in enumerate(sc.get("args") or []):
             aw = f"{where}.args[{k}]"
@@ -383,14 +399,15 @@ class BpfProgram:
         self.code = code
         self.flags = flags
 
-    def load(self) -> None:
+    def load(self) -> int:
         """Install the filter in the calling thread (and, with TSYNC, all its threads).
 
-        Failures are SeccompErrors carrying the kernel's errno in the text;
+        Returns the user-notification fd (O_CLOEXEC) of a program with
+        :data:`NEW_LISTENER` in its flags, else -1. Failures are SeccompErrors carrying the kernel's errno in the text;
         EACCES (and EPERM) say what is missing, as :meth:`SeccompFilter.load` does.
         """
         try:
-            syscalls.seccomp_set_mode_filter(self.code, self.flags)
+            return syscalls.seccomp_set_mode_filter(self.code, self.flags)
         except OSError as exc:
             if exc.errno in (errno.EACCES, errno.EPERM):
                 raise SeccompError(f"{exc.strerror}{_NEEDS_NNP}") from None
@@ -414,7 +431,7 @@ def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
     """Validate an OCI ``linux.seccomp`` object and build its filter.
 
     Raises :class:`SeccompError` naming the offending field for anything
-    invalid or unsupported (SCMP_ACT_NOTIFY, listenerPath, flags libseccomp
+    invalid or unsupported (SCMP_ACT_NOTIFY without listenerPath, flags libseccomp
     cannot set, architectures this libseccomp does not know), before any
     library call that could leave a half-built filter behind.
     """
@@ -435,6 +452,8 @@ def compile_filter(seccomp: dict[str, Any]) -> SeccompFilter:
     filt = SeccompFilter(main_ctx, [])
     for name, _attr in flags:
         filt.kernel_flags |= KERNEL_FLAGS[name]
+    if any(rule.action == _ACT_NOTIFY for rule in rules):
+        filt.kernel_flags |= NEW_LISTENER  # as libseccomp's seccomp_load and runc do
     try:
         _add_rules(lib, main_ctx, rules, default, filt, None)
         if default not in (_ACT_ALLOW, _ACT_LOG):

@@ -23,6 +23,11 @@ The key is the sha256 of
   non-string key would serialise like a list or a string that validation
   treats differently, so such a profile is just compiled.
 
+A profile with SCMP_ACT_NOTIFY rules is cached like any other: the entry keeps
+the program's flags, SECCOMP_FILTER_FLAG_NEW_LISTENER among them, so a hit loads
+the filter with its listener exactly as a miss does; ``listenerPath`` and
+``listenerMetadata`` are part of the key (a hit needs no validation of them).
+
 A bad profile never reaches the cache: a miss compiles (validating it, with the
 same errors as without a cache) before anything is written, and a hit can only
 come from a profile that compiled. A hit gives byte for byte the program a miss
@@ -51,7 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DEFAULT_DIR", "ENV", "FORMAT_VERSION", "cache_key", "cached_program", "read_entry", "write_entry"]
 
 #: bumped whenever the entry format, the key or compile_program's output changes
-FORMAT_VERSION = 2  # 2: syscalls above the profile's newest get ENOSYS
+FORMAT_VERSION = 3  # 2: syscalls above the profile's newest get ENOSYS; 3: NOTIFY rules (flag NEW_LISTENER)
 DEFAULT_DIR = "/run/pyrkt/seccomp"
 #: overrides DEFAULT_DIR; set but empty disables the cache
 ENV = "PYRKT_SECCOMP_CACHE"
@@ -62,7 +67,7 @@ _MAGIC = b"PYRKTBPF"
 _HEADER = len(_MAGIC) + 4 + 4 + 32
 _INSN = 8  # sizeof(struct sock_filter)
 _MAX_INSNS = 0xFFFF  # what syscalls.seccomp_set_mode_filter accepts (the kernel takes up to 4096)
-_KNOWN_FLAGS = 7  # TSYNC | LOG | SPEC_ALLOW: what compile_program can produce
+_KNOWN_FLAGS = 15  # TSYNC | LOG | SPEC_ALLOW | NEW_LISTENER: what compile_program can produce
 
 _LIBRARY = "libseccomp.so.2"
 

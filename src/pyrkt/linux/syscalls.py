@@ -101,6 +101,7 @@ SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_FILTER_FLAG_TSYNC = 1
 SECCOMP_FILTER_FLAG_LOG = 2
 SECCOMP_FILTER_FLAG_SPEC_ALLOW = 4
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 8  # seccomp(2) returns a user-notification fd (O_CLOEXEC)
 _SOCK_FILTER_SIZE = 8  # struct sock_filter { __u16 code; __u8 jt, jf; __u32 k; }
 
 _SYSCALLS = {
@@ -116,6 +117,7 @@ _SYSCALLS = {
     "capset": (126, 91),
     "pidfd_open": (434, 434),
     "pidfd_send_signal": (424, 424),
+    "pidfd_getfd": (438, 438),
     "personality": (135, 92),
     "seccomp": (317, 277),
 }
@@ -403,7 +405,7 @@ def capget(pid: int = 0) -> tuple[int, int, int]:
     return eff, perm, inh
 
 
-def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> None:
+def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> int:
     """Install a classic-BPF seccomp filter in the calling thread: seccomp(SECCOMP_SET_MODE_FILTER, flags, &prog).
 
     ``program`` is the filter's instructions as the kernel takes them (an
@@ -414,7 +416,8 @@ def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> None:
     attribute off, it never sets no_new_privs itself: without it the kernel
     wants CAP_SYS_ADMIN (EACCES). Raises OSError with the kernel's errno;
     with TSYNC, a thread that could not be synchronised (the kernel returns
-    its id) is reported as ESRCH.
+    its id) is reported as ESRCH. Returns the user-notification fd with
+    SECCOMP_FILTER_FLAG_NEW_LISTENER, else -1.
     """
     count, rest = divmod(len(program), _SOCK_FILTER_SIZE)
     if rest or not 0 < count <= 0xFFFF:  # EINVAL, as the kernel would say
@@ -425,5 +428,21 @@ def seccomp_set_mode_filter(program: bytes, flags: int = 0) -> None:
     if res == -1:
         err = ffi.get_errno()
         raise OSError(err, f"seccomp(SECCOMP_SET_MODE_FILTER): {os.strerror(err)}")
+    if flags & SECCOMP_FILTER_FLAG_NEW_LISTENER:
+        return int(res)  # the listener's fd (the kernel refuses TSYNC with it)
     if res > 0:  # ESRCH: the id of a thread TSYNC could not move to the new filter
         raise OSError(3, f"seccomp(SECCOMP_SET_MODE_FILTER): thread {res} could not be synchronised (SECCOMP_FILTER_FLAG_TSYNC)")
+    return -1
+
+
+def pidfd_getfd(pid: int, fd: int) -> int:
+    """A copy of process ``pid``'s file descriptor ``fd`` (O_CLOEXEC): pidfd_open + pidfd_getfd (Linux 5.6).
+
+    Needs ptrace access to the process (PTRACE_MODE_ATTACH_REALCREDS), as a
+    parent that is root, or owns the process's user namespace, has.
+    """
+    pidfd = _check(_syscall("pidfd_open", pid, 0), f"pidfd_open({pid})")
+    try:
+        return _check(_syscall("pidfd_getfd", pidfd, fd, 0), f"pidfd_getfd({pid}, {fd})")
+    finally:
+        os.close(pidfd)

@@ -245,6 +245,8 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
             seccomp_filter = cached_program(linux["seccomp"])
         except SeccompError as exc:
             raise RuntimeFailure(f"config.json: linux.seccomp: {exc}") from None
+        if seccomp_filter.flags & sc.SECCOMP_FILTER_FLAG_NEW_LISTENER:
+            from pyrkt.oci import seccomp_notify  # noqa: F401  (the child hands its listener over from inside the container)
     try:
         personality = security.personality_value(linux.get("personality"))
     except security.SecurityError as exc:
@@ -341,6 +343,11 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
             console_sock.close()
         try:
             msg = sync.recv(parent_sock)
+            if msg.get("type") == "seccomp":  # SCMP_ACT_NOTIFY: the listener goes to the agent now
+                from pyrkt.oci import seccomp_notify
+
+                seccomp_notify.parent_side(parent_sock, pid, msg, state.config, state.id, state.bundle, "running", state.pid, wait_next=False)
+                msg = sync.recv(parent_sock)
         except (OSError, sync.SyncError):
             msg = {}  # closed on execve: the process is running
         if msg.get("type") == "error":
@@ -426,7 +433,7 @@ def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[st
     last = capabilities.last_cap()
     caps = capabilities.CapabilitySets(proc.capabilities, last)  # absent: the empty sets
     if seccomp_filter is not None and not proc.no_new_privileges:
-        seccomp_filter.load()
+        _load(seccomp_filter, sock)
         seccomp_filter = None
     pr.switch_user(proc, caps, last, in_userns)
     if proc.no_new_privileges:
@@ -436,11 +443,20 @@ def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[st
     env = pr.env_map(proc.env)
     pr.restore_signals()
     if seccomp_filter is not None:
-        seccomp_filter.load()
+        _load(seccomp_filter, sock)
     try:
         os.execve(path, proc.args, env)
     except OSError as exc:
         raise pr.ProcessSetupError(pr.exec_failure(exc, proc.args[0])) from None
+
+
+def _load(seccomp_filter: BpfProgram, sock: Any) -> None:
+    """Load the container's filter; a listener (SCMP_ACT_NOTIFY) goes to the agent before we go on, as from runc's exec."""
+    listener = seccomp_filter.load()
+    if listener >= 0:
+        from pyrkt.oci.seccomp_notify import hand_over
+
+        hand_over(sock, listener)
 
 
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGWINCH")

@@ -8,7 +8,8 @@ Order (each step needs the previous one):
  4. hostname, sysctl, masked and read-only paths, read-only root
  5. terminal (if asked), rlimits, cwd, user and capabilities, no_new_privs
  6. look up the executable, report `ready`, block on the exec socket
- 7. on `start`: seccomp, execve
+ 7. on `start`: seccomp, execve (a filter with a listener, SCMP_ACT_NOTIFY: in
+    `create`, before `ready`, its fd handed to the agent: pyrkt.oci.seccomp_notify)
 Any failure is sent to the parent as one line and the child exits.
 
 Steps 2-6 do not depend on `go` when there is no user namespace (no id maps
@@ -109,6 +110,8 @@ def _before_go(ctx: InitContext) -> bool:
     cfg = ctx.cfg
     if ctx.cgroups is None or cfg.hooks or cfg.ns("user") is not None or ctx.clone_flags & sc.CLONE_NEWUSER:
         return False
+    if ctx.seccomp is not None and ctx.seccomp.flags & sc.SECCOMP_FILTER_FLAG_NEW_LISTENER:
+        return False  # its hand-over shares the channel with `go`
     cgroupns = cfg.ns("cgroup")
     if cgroupns is not None and (cgroupns.path or ctx.cgroups.mode == "v2"):
         return False  # joined by path, or cgroup2 mounted fresh inside it: both after placement
@@ -131,6 +134,9 @@ def _init(ctx: InitContext) -> None:
     seccomp_filter = ctx.seccomp
     if cfg.seccomp and seccomp_filter is None:
         raise RuntimeError("linux.seccomp was not compiled before the clone")  # never run without the filter
+    notify = seccomp_filter is not None and bool(seccomp_filter.flags & sc.SECCOMP_FILTER_FLAG_NEW_LISTENER)
+    if notify:
+        from pyrkt.oci.seccomp_notify import hand_over
     import resource  # noqa: F401  (used by set_rlimits)
     import _signal  # type: ignore[import-not-found,unused-ignore]  # noqa: F401  (used by restore_signals)
 
@@ -226,8 +232,10 @@ def _init(ctx: InitContext) -> None:
     caps = capabilities.CapabilitySets(proc.capabilities, last)  # absent: the empty sets
     if seccomp_filter is not None and not proc.no_new_privileges:
         # without no_new_privs, loading a filter needs CAP_SYS_ADMIN: load it while we have it
-        seccomp_filter.load()
+        listener = seccomp_filter.load()
         seccomp_filter = None
+        if listener >= 0:
+            hand_over(ctx.sync_sock, listener)
     if needs_security:
         from pyrkt.oci import security  # loaded above, before pivot_root
 
@@ -243,6 +251,10 @@ def _init(ctx: InitContext) -> None:
 
     if early and not new_cgroupns:
         _wait_go(ctx)  # nothing above needed our placement in the cgroups
+    if notify and seccomp_filter is not None:
+        # the agent gets the listener during create, as from runc (which loads every filter here)
+        hand_over(ctx.sync_sock, seccomp_filter.load())
+        seccomp_filter = None
     sync.send(ctx.sync_sock, "ready")
     ctx.sync_sock.close()
 

@@ -262,6 +262,10 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             from pyrkt.oci.hooks import parent_side
 
             msg = parent_side(cfg.raw, cfg.hooks, container_id, bundle, pid, parent_sock)
+        if msg.get("type") == "seccomp":  # SCMP_ACT_NOTIFY: the listener goes to the agent now
+            from pyrkt.oci import seccomp_notify
+
+            msg = seccomp_notify.parent_side(parent_sock, pid, msg, cfg.raw, container_id, bundle, "creating", pid)
         if msg.get("type") == "error":
             raise RuntimeFailure(f"unable to start container process: {msg.get('msg')}")
         if msg.get("type") != "ready":
