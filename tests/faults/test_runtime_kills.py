@@ -37,7 +37,8 @@ def _rt(root: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _leftovers(cid: str, rootfs: str) -> list[str]:
-    left = [d for d in glob.glob(f"/sys/fs/cgroup/*/pyrkt/*-{cid}") + glob.glob(f"/sys/fs/cgroup/pyrkt/*-{cid}")]
+    # no cgroupsPath: the cgroup is the id, under the runtime's own cgroup (as runc's)
+    left = glob.glob(f"/sys/fs/cgroup/**/{cid}", recursive=True)
     for pid in os.listdir("/proc"):
         if pid.isdigit():
             try:

@@ -4,6 +4,11 @@
 `bundle(args, **changes)` makes an OCI bundle whose rootfs is a symlink to it
 (read-only root by default, as runc's spec), and `rt` runs pyrkt-runtime with
 a private --root that is emptied after each test, whatever happened.
+
+Every bundle names a cgroup of its own (`/pyrkt-test-<pid>-<token>-<n>`): without
+`cgroupsPath` the runtime (as runc) uses the container's id under its own cgroup,
+and ids like `c1` recur across tests and parallel runs. A test of that default
+passes `linux={"cgroupsPath": None}` (the key is then left out).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ def shared_rootfs() -> Any:
 def bundle(tmp_path: Path, busybox_rootfs: str) -> Callable[..., str]:
     """bundle(args, **changes) -> bundle dir; changes are merged into runc's default spec."""
     counter = [0]
+    token = os.urandom(3).hex()
 
     def make(args: list[str], copy_rootfs: bool = False, rootfs: str | None = None, **changes: Any) -> str:
         counter[0] += 1
@@ -70,7 +76,10 @@ def bundle(tmp_path: Path, busybox_rootfs: str) -> Callable[..., str]:
         spec = default_spec()
         spec["process"]["args"] = args
         spec["process"]["terminal"] = False
+        spec["linux"]["cgroupsPath"] = f"/pyrkt-test-{os.getpid()}-{token}-{counter[0]}"
         _merge(spec, changes)
+        if spec["linux"].get("cgroupsPath", "") is None:
+            del spec["linux"]["cgroupsPath"]
         (path / "config.json").write_text(json.dumps(spec))
         return str(path)
 

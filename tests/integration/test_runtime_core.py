@@ -513,9 +513,8 @@ def test_state_pid_is_the_init_and_a_child_of_the_caller(rt: Any, bundle: Bundle
 def test_delete_refuses_running_without_force(rt: Any, bundle: Bundle) -> None:
     rt("run", "-d", "--bundle", bundle(["sleep", "60"]), "busy", check=True)
     pid = rt.state("busy")["pid"]
-    from pyrkt.oci.operations import default_cgroups_path
-
-    cgroup = Path("/sys/fs/cgroup/memory" + default_cgroups_path(rt.root, "busy"))
+    memory = next(line.split(":", 2)[2] for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines() if line.split(":")[1] == "memory")
+    cgroup = Path("/sys/fs/cgroup/memory" + memory)
     assert (cgroup / "cgroup.procs").read_text().split() == [str(pid)]
     p = rt("delete", "busy")
     assert p.returncode != 0

@@ -341,25 +341,14 @@ def _check_extras(cfg: Config) -> None:
 
 
 def default_cgroups_path(root: str, container_id: str) -> str:
-    """The cgroup of a container whose config names none.
+    """The cgroup of a container whose config names none: runc's default, the container's id.
 
-    Containers of the default --root get `/pyrkt/<id>`; another state root
-    adds a short tag of its path, so two roots (podman's and containerd's, or
-    two test runs) with the same id never share, and never destroy, one cgroup.
+    A relative path: it is joined to the runtime's own cgroup in each v1
+    hierarchy, and to the parent of its own cgroup on cgroup v2 (what runc 1.1
+    does, cgroups' for_path). `root` does not enter it: as with runc, two state
+    roots with the same id share the cgroup (callers that mind name one).
     """
-    if os.path.abspath(root) == DEFAULT_ROOT:
-        return f"/pyrkt/{container_id}"
-    return f"/pyrkt/{_crc32(os.path.abspath(root).encode()):08x}-{container_id}"
-
-
-def _crc32(data: bytes) -> int:
-    """zlib.crc32, bit by bit: for a path, cheaper than loading zlib (~0.1 MB of RSS in create)."""
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc ^= byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0xEDB88320 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
+    return container_id
 
 
 def _open_bind_sources(cfg: Config, bundle: str) -> list[int]:
