@@ -79,16 +79,18 @@ def test_runtime_create_start_delete_and_run(tmp_path) -> None:  # type: ignore[
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(config, f)
     root = str(tmp_path / "state")
-    steps = [("create", ["create", "--bundle", bundle, "c1"]), ("start", ["start", "c1"]),
-             ("delete", ["delete", "--force", "c1"]), ("run", ["run", "-d", "--bundle", bundle, "c2"]),
-             ("delete", ["delete", "--force", "c2"])]
+    # unique ids: without cgroupsPath the cgroup is named by the id alone (runc's default)
+    c1, c2 = (f"budget-{os.getpid()}-{n}" for n in (1, 2))
+    steps = [("create", ["create", "--bundle", bundle, c1]), ("start", ["start", c1]),
+             ("delete", ["delete", "--force", c1]), ("run", ["run", "-d", "--bundle", bundle, c2]),
+             ("delete", ["delete", "--force", c2])]
     try:
         for verb, args in steps:
             code, names = imported([runtime, "--root", root, *args], str(tmp_path / f"{verb}.log"))
             assert code == 0, (verb, open(tmp_path / f"{verb}.log").read())
             assert over_budget(names) == [], f"pyrkt-runtime {verb} imported {over_budget(names)}"
     finally:
-        for cid in ("c1", "c2"):
+        for cid in (c1, c2):
             subprocess.run([runtime, "--root", root, "delete", "--force", cid], check=False)
 
 
