@@ -392,7 +392,9 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool, inte
     resources = dict(cfg.resources or {})
     if not isinstance(resources.get("devices") or [], list):
         raise RuntimeFailure("config.json: linux.resources.devices must be of type array")
-    resources["devices"] = [{"allow": False, "access": "rwm"}, *(resources.get("devices") or ()), *DEFAULT_DEVICE_RULES]
+    from pyrkt.oci.device_rules import normalize  # `access` as runc reads it
+
+    resources["devices"] = [{"allow": False, "access": "rwm"}, *normalize(resources.get("devices") or []), *DEFAULT_DEVICE_RULES]
     from pyrkt.oci.rootless import is_rootless
 
     try:
