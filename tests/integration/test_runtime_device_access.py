@@ -59,3 +59,12 @@ def test_refused_in_one_line_as_runc(rt: Any, runc: Any, bundle: Bundle, busybox
     cgroup = json.loads(Path(b, "config.json").read_text())["linux"]["cgroupsPath"].strip("/")
     assert [h for h in Path("/sys/fs/cgroup").iterdir() if (h / cgroup).exists()] == []
     assert runc("run", "--bundle", b, f"acc-{uuid.uuid4().hex[:8]}").returncode != 0
+
+
+def test_linux_devices_has_no_access_field(rt: Any, runc: Any, bundle: Bundle, busybox_rootfs: str) -> None:
+    """An `access` key in a linux.devices entry is not a field of the spec: both runtimes ignore it
+    (the node is made; whether it may be opened is the cgroup rules' business: /dev/null is allowed)."""
+    dev = {"path": "/dev/probe", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666, "access": "x"}
+    b = bundle(["sh", "-c", "ls -l /dev/probe | cut -c1-10; echo hi > /dev/probe && echo wrote"], rootfs=busybox_rootfs, linux={"devices": [dev]})
+    outs = [runtime("run", "--bundle", b, f"acc-{uuid.uuid4().hex[:8]}", check=True).stdout for runtime in (rt, runc)]
+    assert outs[0] == outs[1] == "crw-rw-rw-\nwrote\n"
