@@ -114,6 +114,17 @@ def test_run_shows_the_agents_answers(runtime: Any, agent: Agent, bundle: Bundle
     assert not os.path.exists(os.path.join(busybox_rootfs, "tmp", "made"))
 
 
+def test_in_a_user_namespace(runtime: Any, agent: Agent, bundle: Bundle, shared_rootfs: str) -> None:
+    """The init loads the filter as root of its own user namespace; the runtime still takes the fd (pidfd_getfd)."""
+    maps = [{"containerID": 0, "hostID": 300000, "size": 65536}]
+    namespaces = [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "user")]
+    b = bundle(["sh", "-c", SCRIPT], rootfs=shared_rootfs,
+               linux={"seccomp": notify_profile(agent.path), "namespaces": namespaces, "uidMappings": maps, "gidMappings": maps})
+    p = runtime("run", "--bundle", b, unique("notify-userns"))
+    assert (p.returncode, p.stdout.splitlines()) == (0, EXPECTED), p.stderr
+    assert len(agent.states()) == 1
+
+
 def test_every_exec_hands_its_own_listener_over(runtime: Any, agent: Agent, bundle: Bundle, busybox_rootfs: str) -> None:
     """runc: an exec'd process loads the filter again, and the agent gets that listener, with status running."""
     b = bundle(["sleep", "60"], rootfs=busybox_rootfs, linux={"seccomp": notify_profile(agent.path, "errno=39")})

@@ -275,6 +275,8 @@ def test_program_load_without_privilege_needs_no_new_privs():
         ({"defaultAction": ALLOW, "listenerPath": "", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_NOTIFY"}]}, "listenerPath is not set"),
         ({"defaultAction": ALLOW, "listenerPath": "/x", "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]},
          "SCMP_ACT_NOTIFY cannot be used for the write syscall"),
+        ({"defaultAction": ALLOW, "listenerPath": "/x", "flags": ["SECCOMP_FILTER_FLAG_TSYNC"], "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]},
+         "TSYNC cannot be used with SCMP_ACT_NOTIFY"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_KILL", "errnoRet": 1}]}, "does not take an errno"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}, r"args\[0\].index"),
         ({"defaultAction": ALLOW, "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_LIKE"}]}]}, r"args\[0\].op 'SCMP_CMP_LIKE'"),

@@ -273,6 +273,8 @@ def _validate(seccomp: Any) -> tuple[int, list[str], list[tuple[str, int]], list
     for fl in seccomp.get("flags") or []:
         if fl in FLAGS:
             flags.append((fl, FLAGS[fl]))
+        elif fl == "SECCOMP_FILTER_FLAG_NEW_LISTENER":
+            raise SeccompError(f"linux.seccomp.flags: {fl} is not supported by pyrkt as a flag (a SCMP_ACT_NOTIFY rule with listenerPath sets it)")
         elif fl in _KNOWN_UNSUPPORTED_FLAGS:
             raise SeccompError(f"linux.seccomp.flags: {fl} is not supported by pyrkt (libseccomp has no attribute for it)")
         else:
@@ -309,6 +311,8 @@ def _validate(seccomp: Any) -> tuple[int, list[str], list[tuple[str, int]], list
             val2 = _uint(a.get("valueTwo", 0), aw + ".valueTwo")
             args.append((idx, OPERATORS[op], val, val2))
         rules.append(_Rule(list(names), act, args))
+    if any(r.action == _ACT_NOTIFY for r in rules) and any(name == "SECCOMP_FILTER_FLAG_TSYNC" for name, _ in flags):
+        raise SeccompError("linux.seccomp.flags: SECCOMP_FILTER_FLAG_TSYNC cannot be used with SCMP_ACT_NOTIFY (the kernel refuses it with a listener)")
     return default, arches, flags, rules
 
 
