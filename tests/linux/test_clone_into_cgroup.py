@@ -26,14 +26,14 @@ SCRIPT = r"""
 set -e
 umount -R /sys/fs/cgroup
 mount -t cgroup2 none /sys/fs/cgroup
-R="$1"; ROOT="$2"; BUNDLE="$3"; TRACE="$4"
-strace -qq -e trace=clone,clone3,openat,write -o "$TRACE" "$R" --root "$ROOT" run -d --bundle "$BUNDLE" c3a
-"$R" --root "$ROOT" delete --force c3a
-"$R" --root "$ROOT" run -d --bundle "$BUNDLE" c3b
-"$R" --root "$ROOT" state c3b > "$ROOT.state"
+R="$1"; ROOT="$2"; BUNDLE="$3"; TRACE="$4"; A="$5"; B="$6"
+strace -qq -e trace=clone,clone3,openat,write -o "$TRACE" "$R" --root "$ROOT" run -d --bundle "$BUNDLE" "$A"
+"$R" --root "$ROOT" delete --force "$A"
+"$R" --root "$ROOT" run -d --bundle "$BUNDLE" "$B"
+"$R" --root "$ROOT" state "$B" > "$ROOT.state"
 pid=$(sed -n 's/.*"pid": \([0-9]*\).*/\1/p' "$ROOT.state")
 grep '^0::' /proc/$pid/cgroup > "$ROOT.cgroup"
-"$R" --root "$ROOT" delete --force c3b
+"$R" --root "$ROOT" delete --force "$B"
 """
 
 
@@ -50,7 +50,9 @@ def test_init_is_cloned_into_its_cgroup(tmp_path: Path) -> None:
     bundle = build_bundle(str(tmp_path / "b"), ["sleep", "1000"])
     root = str(tmp_path / "state")
     trace = str(tmp_path / "trace")
-    res = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", SCRIPT, "sh", RUNTIME, root, bundle, trace],
+    # unique ids: without cgroupsPath the cgroup is the id, beside the runtime's own (runc's default on v2)
+    ids = [f"c3a-{os.getpid()}", f"c3b-{os.getpid()}"]
+    res = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", SCRIPT, "sh", RUNTIME, root, bundle, trace, *ids],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = open(trace).read().splitlines()
@@ -63,4 +65,5 @@ def test_init_is_cloned_into_its_cgroup(tmp_path: Path) -> None:
     state = json.loads(open(root + ".state").read())
     assert state["status"] == "running"
     cgroup = open(root + ".cgroup").read().strip()
-    assert cgroup.startswith("0::/pyrkt/") and cgroup.endswith("-c3b")
+    own = next(line[3:] for line in open("/proc/self/cgroup").read().splitlines() if line.startswith("0::"))
+    assert cgroup == "0::" + os.path.join(os.path.dirname(own.rstrip("/")) or "/", ids[1])
