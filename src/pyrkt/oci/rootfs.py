@@ -247,7 +247,7 @@ class Rootfs:
         cgroup manager, never from /proc/self/cgroup, which inside a cgroup
         namespace says "/" (binding the host's root hierarchies instead).
         """
-        from pyrkt.linux.cgroup_plan import cgroup_mount_plan
+        from pyrkt.linux.cgroups.plan import cgroup_mount_plan
 
         _mkdir_target(self.root, dest)
         manager = self.cgroups if self.cgroups is not None else _own_cgroup_manager()

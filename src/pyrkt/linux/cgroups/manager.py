@@ -16,11 +16,10 @@ the writes and turns every failure into a :class:`CgroupError` that names the
 file and the value, because a limit that silently did not apply is worse than
 a container that does not start.
 
-What a create on a v1 host does not need lives in smaller modules, loaded on
-first use and re-exported here under the same names (`_MOVED`): cgroup_v2
-(v2 resource writes, conversions), cgroup_bpf (v2 device filter),
-cgroup_plan (the container's /sys/fs/cgroup mounts, features) and
-cgroup_stats. Every line a create loads costs it import time and RSS.
+What a create on a v1 host does not need lives in the package's smaller
+modules (v2, bpf, plan, stats), loaded on first use; the package's
+``__init__`` names them all. Every line a create loads costs it import time
+and RSS.
 """
 
 from __future__ import annotations
@@ -34,66 +33,6 @@ import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any, Iterator
-
-__all__ = [
-    "CgroupError",
-    "Hierarchy",
-    "Layout",
-    "CgroupManager",
-    "detect_layout",
-    "features",
-    "clean_path",
-    "expand_slice",
-    "resolve_inner_path",
-    "shares_to_weight",
-    "shares_to_weight_linear",
-    "blkio_weight_to_io_weight",
-    "memory_swap_to_v2",
-    "v1_resource_writes",
-    "v2_resource_writes",
-    "ignored_resource_warnings",
-    "cgroup_mount_plan",
-    "device_filter_program",
-    "attach_device_filter",
-    "DEFAULT_DEVICE_RULES",
-]
-
-# names that live in smaller modules, loaded on first use (a create on a v1 host needs none)
-_MOVED = {
-    "device_filter_program": "cgroup_bpf",
-    "attach_device_filter": "cgroup_bpf",
-    "shares_to_weight": "cgroup_v2",
-    "shares_to_weight_linear": "cgroup_v2",
-    "blkio_weight_to_io_weight": "cgroup_v2",
-    "memory_swap_to_v2": "cgroup_v2",
-    "v2_resource_writes": "cgroup_v2",
-    "features": "cgroup_plan",
-    "cgroup_mount_plan": "cgroup_plan",
-    "MountOp": "cgroup_plan",
-}
-
-
-if TYPE_CHECKING:  # pragma: no cover  # the type checker sees them here
-    from pyrkt.linux.cgroup_bpf import attach_device_filter as attach_device_filter
-    from pyrkt.linux.cgroup_bpf import device_filter_program as device_filter_program
-    from pyrkt.linux.cgroup_plan import MountOp as MountOp
-    from pyrkt.linux.cgroup_plan import cgroup_mount_plan as cgroup_mount_plan
-    from pyrkt.linux.cgroup_plan import features as features
-    from pyrkt.linux.cgroup_v2 import blkio_weight_to_io_weight as blkio_weight_to_io_weight
-    from pyrkt.linux.cgroup_v2 import memory_swap_to_v2 as memory_swap_to_v2
-    from pyrkt.linux.cgroup_v2 import shares_to_weight as shares_to_weight
-    from pyrkt.linux.cgroup_v2 import shares_to_weight_linear as shares_to_weight_linear
-    from pyrkt.linux.cgroup_v2 import v2_resource_writes as v2_resource_writes
-
-
-def __getattr__(name: str) -> object:
-    """A name of `_MOVED`, from the module it moved to, on first use."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f"pyrkt.linux.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 UNIFIED = "unified"  # internal name of the cgroup2 hierarchy (v2 and hybrid)
@@ -827,14 +766,14 @@ class CgroupManager:
         warnings = ignored_resource_warnings(resources, self.mode)
         if self.mode == "v2":
             d = self._dirs[UNIFIED]
-            from pyrkt.linux.cgroup_v2 import v2_resource_writes
+            from pyrkt.linux.cgroups.v2 import v2_resource_writes
 
             for fname, val in v2_resource_writes(resources):
                 if fname == "io.weight" and not os.path.exists(os.path.join(d, "io.weight")) and os.path.exists(os.path.join(d, "io.bfq.weight")):
                     fname = "io.bfq.weight"
                 _write(os.path.join(d, fname), val)
             if resources.get("devices"):
-                from pyrkt.linux.cgroup_bpf import attach_device_filter
+                from pyrkt.linux.cgroups.bpf import attach_device_filter
 
                 attach_device_filter(d, resources["devices"])
             return warnings
@@ -1019,6 +958,6 @@ class CgroupManager:
         (current/limit), ``hugetlb`` (per page size), ``blkio`` (empty lists
         where the kernel gives nothing).
         """
-        from pyrkt.linux.cgroup_stats import stats_v1, stats_v2
+        from pyrkt.linux.cgroups.stats import stats_v1, stats_v2
 
         return stats_v2(self) if self.mode == "v2" else stats_v1(self)
