@@ -8,7 +8,7 @@ no import circle:
 
 - ``base``: the shared leaf -- constants, :class:`CgroupError`, file helpers,
   the value checks every resource converter uses.
-- ``manager``: layout detection, path resolution, v1 resource writes and
+- ``manager`` (imports ``base`` only): layout detection, path resolution, v1 resource writes and
   :class:`CgroupManager` (what a create on a v1 host needs).
 - ``v2`` (v2 resource writes, conversions), ``bpf`` (the v2 device filter),
   ``plan`` (the container's /sys/fs/cgroup mounts, features), ``stats``,
@@ -17,7 +17,7 @@ no import circle:
 
 from __future__ import annotations
 
-# name -> submodule; a name not listed here falls through to `manager`
+# name -> submodule; a name not listed here falls through to `manager` (which imports base's)
 _WHERE = {
     "device_filter_program": "bpf",
     "attach_device_filter": "bpf",
@@ -58,6 +58,7 @@ TYPE_CHECKING = False  # bench/README.md "Speed rules"
 if TYPE_CHECKING:  # pragma: no cover  # the type checker sees the names here
     from pyrkt.linux.cgroups.bpf import attach_device_filter as attach_device_filter
     from pyrkt.linux.cgroups.bpf import device_filter_program as device_filter_program
+    from pyrkt.linux.cgroups.base import *  # noqa: F403
     from pyrkt.linux.cgroups.manager import *  # noqa: F403
     from pyrkt.linux.cgroups.plan import MountOp as MountOp
     from pyrkt.linux.cgroups.plan import cgroup_mount_plan as cgroup_mount_plan
@@ -69,9 +70,15 @@ if TYPE_CHECKING:  # pragma: no cover  # the type checker sees the names here
     from pyrkt.linux.cgroups.v2 import v2_resource_writes as v2_resource_writes
 
 
+# the submodules themselves: `from pyrkt.linux.cgroups import warm` asks for the attribute
+# first, and must get AttributeError (the import system then loads the submodule), not a
+# lookup in `manager` that would load it for nothing
+_SUBMODULES = frozenset({"base", "manager", "v2", "bpf", "plan", "stats", "rootless", "warm"})
+
+
 def __getattr__(name: str) -> object:
     """``name`` from the submodule that holds it, on first use (then cached here)."""
-    if name.startswith("__"):
+    if name.startswith("__") or name in _SUBMODULES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = __import__(f"{__name__}.{_WHERE.get(name, 'manager')}", fromlist=[name])
     try:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-from pyrkt.linux.cgroups.manager import CGROUP_ROOT, UNIFIED, CgroupManager, Layout, _read_opt, detect_layout
+from pyrkt.linux.cgroups.base import CGROUP_ROOT, UNIFIED, _read_opt
+from pyrkt.linux.cgroups.manager import CgroupManager, Layout, detect_layout
 
 
 def features(layout: Layout | None = None) -> dict[str, bool]:

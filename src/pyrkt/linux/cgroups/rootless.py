@@ -24,7 +24,8 @@ from __future__ import annotations
 import errno
 import os
 
-from pyrkt.linux.cgroups.manager import UNIFIED, CgroupError, CgroupManager
+from pyrkt.linux.cgroups.base import UNIFIED, CgroupError
+from pyrkt.linux.cgroups.manager import CgroupManager
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from pyrkt.linux.cgroups.manager import UNIFIED, _kv, _read_opt, _uint
+from pyrkt.linux.cgroups.base import UNIFIED, _kv, _read_opt, _uint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
