@@ -1,4 +1,5 @@
-"""The shape of pyrkt.linux.cgroups: a facade that imports nothing, submodules without a circle.
+"""Import shapes: pyrkt.linux.cgroups is a facade that imports nothing over submodules without a
+circle; oci/control, lifecycle and quick do not import their way back to operations.
 
 The facade's `__getattr__` loads each name from its submodule on first use; the
 submodules import `base` (the shared leaf) and each other, never the facade,
@@ -87,3 +88,32 @@ def test_every_public_name_resolves() -> None:
         assert getattr(cgroups, name) is not None
     assert cgroups._SUBMODULES == set(_modules()) - {"__init__"}  # each is imported, not looked up
     assert cgroups.CgroupError is __import__(f"{PREFIX}.base", fromlist=["x"]).CgroupError
+
+
+def _oci_imports(module: str) -> set[str]:
+    import pyrkt.oci
+
+    with open(os.path.join(os.path.dirname(pyrkt.oci.__file__), module + ".py")) as f:
+        tree = ast.parse(f.read())
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "pyrkt.oci":
+                out.update(a.name for a in node.names)
+            elif node.module.startswith("pyrkt.oci."):
+                out.add(node.module.split(".")[2])
+        elif isinstance(node, ast.Import):
+            out.update(a.name.split(".")[2] for a in node.names if a.name.startswith("pyrkt.oci."))
+    return out
+
+
+def test_control_and_lifecycle_do_not_come_back_to_operations() -> None:
+    # operations re-exports control's verbs (lazily); control checks statuses with lifecycle
+    assert "lifecycle" in _oci_imports("control")
+    assert "operations" not in _oci_imports("control")
+    assert _oci_imports("lifecycle") == {"errors", "statuses"}
+    assert _oci_imports("statuses") == set()
+
+
+def test_quick_stays_on_builtins_and_leaves() -> None:
+    assert _oci_imports("quick") <= {"procstat", "statuses", "errors"}
