@@ -40,9 +40,9 @@ grep '^0::' /proc/$pid/cgroup > "$ROOT.cgroup"
 def test_init_is_cloned_into_its_cgroup(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    for tool in ("unshare", "strace"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"not installed: {tool}")
+    from toolcheck import need_tools
+
+    need_tools("unshare", "strace")
     if not any(line.split()[2] == "cgroup2" for line in open("/proc/self/mounts")):
         pytest.skip("the kernel has no cgroup2 hierarchy")
     from pyrkt.devtools.busybox import build_bundle
