@@ -8,7 +8,7 @@ two modules do not import each other in a circle.
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds its enums at import (~3 ms)
+import _signal  # type: ignore[import-not-found,unused-ignore] # not signal: bench/README.md "Speed rules"
 import os
 import time
 

@@ -9,7 +9,7 @@ table, and acts. Errors are raised as RuntimeFailure (one line).
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds its enums at import (~3 ms)
+import _signal  # type: ignore[import-not-found,unused-ignore] # not signal: bench/README.md "Speed rules"
 import _socket  # likewise: `socket` builds four enums and imports selectors (~5 ms)
 import os
 import sys

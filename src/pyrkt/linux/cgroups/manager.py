@@ -5,7 +5,7 @@ Works on cgroup v1 (one hierarchy per controller group, possibly with a
 (one unified hierarchy at ``/sys/fs/cgroup``).
 
 This module sits on the runtime's start-up path, so it imports only ``os``,
-``errno``, ``signal`` and ``time`` style modules, does no work at import time,
+``errno``, ``_signal`` and ``time`` (bench/README.md "Speed rules"), does no work at import time,
 and reads ``/proc/self/mountinfo`` / ``/proc/self/cgroup`` only when a manager
 is built.  Nothing here forks.
 
@@ -80,11 +80,14 @@ class Hierarchy:
     def __repr__(self) -> str:
         return f"Hierarchy({self.controllers!r}, {self.mountpoint!r}, {self.mount_root!r}, {self.own!r})"
 
+    def _fields(self) -> tuple[tuple[str, ...], str, str, str]:
+        return (self.controllers, self.mountpoint, self.mount_root, self.own)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Hierarchy) and repr(self) == repr(other)
+        return isinstance(other, Hierarchy) and other._fields() == self._fields()
 
     def __hash__(self) -> int:
-        return hash(repr(self))
+        return hash(self._fields())
 
     @property
     def is_v2(self) -> bool:
@@ -724,7 +727,7 @@ class CgroupManager:
         the cgroup is frozen first when a freezer exists, so no process can
         fork a child that escapes the snapshot of pids, then thawed.
         """
-        import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds enums (~10 ms, 0.5 MB) at import
+        import _signal  # type: ignore[import-not-found,unused-ignore] # not signal: bench/README.md "Speed rules"
 
         if not self.exists():
             return  # already destroyed: nothing left to signal
@@ -813,7 +816,7 @@ class CgroupManager:
         A directory that is already gone is fine, so delete is idempotent.
         Parents (``/pyrkt``) are left for other containers.
         """
-        import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds enums (~10 ms, 0.5 MB) at import
+        import _signal  # type: ignore[import-not-found,unused-ignore] # not signal: bench/README.md "Speed rules"
 
         deadline = time.monotonic() + timeout
         killed = False
