@@ -30,8 +30,13 @@ demo: install
 test: install
 	@$(VPY) -m pytest -q $(PYTEST_ARGS)
 
+# every test that needs no root (marker `unit`, set by tests/conftest.py), run as `nobody` when
+# started as root so that a test needing root cannot pass by accident; `make test` is everything
 test-unit: install
-	@$(VPY) -m pytest -q tests/unit
+	@if [ "$$(id -u)" = 0 ]; then \
+	  runuser -u nobody -- test -r $(VPY) || { echo "make test-unit: user nobody cannot read $(CURDIR)/$(VPY) (run it from a world-readable checkout)" >&2; exit 1; }; \
+	  runuser -u nobody -- env HOME=/tmp $(VPY) -m pytest -q -p no:cacheprovider -m unit $(PYTEST_ARGS); \
+	else $(VPY) -m pytest -q -m unit $(PYTEST_ARGS); fi
 
 # the fault-injection tier (also part of `make test`): kills, garbage, ENOSPC, read-only, races;
 # FAULT_SAMPLE=N kill points per command (default small, for CI), FAULT_SAMPLE=all for every one

@@ -13,11 +13,10 @@ from cri_fixtures import RUNTIME, CriContainerd, Pod, build_image_archive, compi
 
 @pytest.fixture(scope="module")
 def cri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CriContainerd]:
-    missing = [t for t in ("containerd", "ctr", "containerd-shim-runc-v2") if shutil.which(t) is None]
-    if missing:
-        pytest.skip(f"not installed: {' '.join(missing)} (make install installs them from packages.apt)")
-    if not os.access(RUNTIME, os.X_OK):
-        pytest.skip("needs the installed .venv/bin/pyrkt-runtime (make install)")
+    from toolcheck import need_installed, need_tools
+
+    need_tools("containerd", "ctr", "containerd-shim-runc-v2")
+    need_installed(RUNTIME)
     work = str(tmp_path_factory.mktemp("cri"))
     pb, pb_grpc = compile_client(work)
     cd = CriContainerd(pb, pb_grpc)

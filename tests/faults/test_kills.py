@@ -15,8 +15,9 @@ import subprocess
 import pytest
 from killpoints import kill_points, run_killed, sample
 from podfixtures import RKT, SRC, copy_store
+from toolcheck import need_tools
 
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+need_tools("strace")  # fails the run when missing (tests/toolcheck.py)
 GC = ["gc", "--grace-period=0s", "--expire-prepared=0s"]
 
 

@@ -11,10 +11,11 @@ import subprocess
 
 import pytest
 from killpoints import kill_points, run_killed, sample
+from toolcheck import need_tools
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RUNTIME = os.path.join(ROOT, ".venv", "bin", "pyrkt-runtime")
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+need_tools("strace")  # fails the run when missing (tests/toolcheck.py)
 
 
 def _bundle(fault_template: str, dest: str) -> str:

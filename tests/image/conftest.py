@@ -46,8 +46,9 @@ def registry(tmp_path_factory) -> Iterator[Registry]:  # type: ignore[no-untyped
 
 @pytest.fixture(scope="session")
 def basic_registry(tmp_path_factory) -> Iterator[Registry]:  # type: ignore[no-untyped-def]
-    if not have("htpasswd"):
-        pytest.skip("htpasswd (apache2-utils) not installed")
+    from toolcheck import need_tools
+
+    need_tools("htpasswd")
     root = str(tmp_path_factory.mktemp("basicreg"))
     pw = os.path.join(root, "htpasswd")
     out = subprocess.run(["htpasswd", "-Bbn", "alice", "s3cret"], check=True, capture_output=True, text=True).stdout

@@ -111,8 +111,9 @@ class Registry:
 
 
 def start_registry(root: str, auth: dict[str, object] | None = None, creds: tuple[str, str] | None = None) -> Registry:
-    if not have("docker-registry"):
-        pytest.skip("docker-registry not installed")
+    from toolcheck import need_tools
+
+    need_tools("docker-registry")
     os.makedirs(root, exist_ok=True)
     port = free_port()
     cfg: dict[str, object] = {"version": 0.1, "log": {"level": "info", "accesslog": {"disabled": False}},

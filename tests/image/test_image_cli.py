@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from imagefixtures import have, needs_root
+from imagefixtures import needs_root
+from toolcheck import need_tools
 from imagebuild import Entry, busybox_entries, tar_bytes, write_oci_layout, zstd_bytes
 
 INSECURE = "--insecure-options=image"
@@ -173,8 +174,7 @@ def test_usage_errors_are_one_line(rkt) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_oci_archive_and_docker_archive(rkt, busybox_layout, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    if not have("skopeo"):
-        pytest.skip("skopeo not installed")
+    need_tools("skopeo")
     layout, digest = busybox_layout
     oci_tar = str(tmp_path / "img.tar")
     with tarfile.open(oci_tar, "w") as t:
@@ -198,9 +198,9 @@ def test_oci_archive_and_docker_archive(rkt, busybox_layout, tmp_path) -> None: 
     assert rkt(INSECURE, "fetch", f"oci-archive:{oci_tar}:nosuchtag").rc == 254
 
 
+@pytest.mark.root  # umoci unpack makes device nodes and chowns: as nobody it fails
 def test_umoci_layout(rkt, busybox_layout, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    if not have("umoci"):
-        pytest.skip("umoci not installed")
+    need_tools("umoci")
     layout = str(tmp_path / "umoci")
     subprocess.run(["umoci", "init", "--layout", layout], check=True, capture_output=True)
     subprocess.run(["umoci", "new", "--image", f"{layout}:base"], check=True, capture_output=True)

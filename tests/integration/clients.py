@@ -31,9 +31,9 @@ def have(tool: str) -> bool:
 
 
 def need(*tools: str) -> None:
-    missing = [t for t in tools if not have(t)]
-    if missing:
-        pytest.skip(f"not installed: {' '.join(missing)} (make install installs them from packages.apt)")
+    from toolcheck import need_tools
+
+    need_tools(*tools)
     if os.geteuid() != 0:
         pytest.skip("needs root")
 

@@ -128,9 +128,11 @@ def rt(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def runc(tmp_path: Path) -> Any:
+    from toolcheck import need_tools
+
+    need_tools("runc")
     binary = shutil.which("runc")
-    if binary is None:
-        pytest.skip("runc is not installed")
+    assert binary is not None
     runtime = Runtime(str(tmp_path / "runc-state"), binary)
     yield runtime
     runtime.cleanup()

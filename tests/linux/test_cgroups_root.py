@@ -11,6 +11,7 @@ import time
 import pytest
 
 from pyrkt.linux.cgroups import CgroupError, CgroupManager, Hierarchy, Layout, cgroup_mount_plan, detect_layout
+from pyrkt.linux.mounts import Cgroup, Cgroup2, Tmpfs
 
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"), pytest.mark.root]
 
@@ -289,8 +290,8 @@ def test_stats_cpu_usage(v1, cgroup_parent, procs):
 def test_mount_plan_this_host(v1, cgroup_parent):
     m = CgroupManager.for_path(cgroup_parent + "/mp", "mp")
     plan = cgroup_mount_plan(m)
-    assert plan[0] == ("tmpfs", "/sys/fs/cgroup")
-    assert ("cgroup", "/sys/fs/cgroup/memory", "memory") in plan
+    assert plan[0] == Tmpfs("/sys/fs/cgroup")
+    assert Cgroup("/sys/fs/cgroup/memory", "memory") in plan
 
 
 # ---- cgroup v2, on the host's cgroup2 mount (hybrid: /sys/fs/cgroup/unified) ----
@@ -336,7 +337,7 @@ def test_v2_lifecycle(unified_parent, procs, tmp_path):
     assert p.wait(5) == -signal.SIGKILL
     m.destroy()
     assert not os.path.exists(d)
-    assert cgroup_mount_plan(m) == [("cgroup2", "/sys/fs/cgroup")]
+    assert cgroup_mount_plan(m) == [Cgroup2("/sys/fs/cgroup")]
 
 
 def test_hybrid_hugetlb_on_unified(v1, cgroup_parent, unified_root_lock):

@@ -23,6 +23,7 @@ from pyrkt.linux.cgroups import (
     ignored_resource_warnings,
     device_filter_program,
 )
+from pyrkt.linux.mounts import Bind, Cgroup, Cgroup2, Symlink, Tmpfs
 
 HYBRID_MOUNTINFO = """\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -307,23 +308,23 @@ def test_mount_plan_v1_comounted_with_symlinks():
     lay = hybrid()
     m = CgroupManager.for_path("/pyrkt/c1", "c1", layout=lay)
     plan = cgroup_mount_plan(m, layout=lay)
-    assert plan[0] == ("tmpfs", "/sys/fs/cgroup")
-    assert ("cgroup", "/sys/fs/cgroup/cpu,cpuacct", "cpu,cpuacct") in plan
-    assert ("cgroup", "/sys/fs/cgroup/systemd", "name=systemd") in plan
-    assert ("cgroup2", "/sys/fs/cgroup/unified") in plan
-    assert ("symlink", "cpu,cpuacct", "/sys/fs/cgroup/cpu") in plan
-    assert ("symlink", "cpu,cpuacct", "/sys/fs/cgroup/cpuacct") in plan
+    assert plan[0] == Tmpfs("/sys/fs/cgroup")
+    assert Cgroup("/sys/fs/cgroup/cpu,cpuacct", "cpu,cpuacct") in plan
+    assert Cgroup("/sys/fs/cgroup/systemd", "name=systemd") in plan
+    assert Cgroup2("/sys/fs/cgroup/unified") in plan
+    assert Symlink("cpu,cpuacct", "/sys/fs/cgroup/cpu") in plan
+    assert Symlink("cpu,cpuacct", "/sys/fs/cgroup/cpuacct") in plan
     # symlinks come after every mount (the tmpfs must exist first)
-    kinds = [op[0] for op in plan]
-    assert kinds.index("symlink") > max(i for i, k in enumerate(kinds) if k != "symlink")
+    kinds = [type(op).__name__ for op in plan]
+    assert kinds.index("Symlink") > max(i for i, k in enumerate(kinds) if k != "Symlink")
     nons = cgroup_mount_plan(m, cgroupns=False, layout=lay)
-    assert ("bind", "/sys/fs/cgroup/memory/pyrkt/c1", "/sys/fs/cgroup/memory") in nons
+    assert Bind("/sys/fs/cgroup/memory/pyrkt/c1", "/sys/fs/cgroup/memory") in nons
 
 
 def test_mount_plan_v2():
     m = CgroupManager.for_path("/pyrkt/c1", "c1", layout=v2())
-    assert cgroup_mount_plan(m) == [("cgroup2", "/sys/fs/cgroup")]
-    assert cgroup_mount_plan(m, cgroupns=False) == [("bind", "/sys/fs/cgroup/pyrkt/c1", "/sys/fs/cgroup")]
+    assert cgroup_mount_plan(m) == [Cgroup2("/sys/fs/cgroup")]
+    assert cgroup_mount_plan(m, cgroupns=False) == [Bind("/sys/fs/cgroup/pyrkt/c1", "/sys/fs/cgroup")]
 
 
 def test_ignored_fields_are_reported():

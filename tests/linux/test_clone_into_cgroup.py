@@ -40,9 +40,9 @@ grep '^0::' /proc/$pid/cgroup > "$ROOT.cgroup"
 def test_init_is_cloned_into_its_cgroup(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    for tool in ("unshare", "strace"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"not installed: {tool}")
+    from toolcheck import need_tools
+
+    need_tools("unshare", "strace")
     if not any(line.split()[2] == "cgroup2" for line in open("/proc/self/mounts")):
         pytest.skip("the kernel has no cgroup2 hierarchy")
     from pyrkt.devtools.busybox import build_bundle
@@ -56,7 +56,7 @@ def test_init_is_cloned_into_its_cgroup(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     lines = open(trace).read().splitlines()
-    # no early cgroup thread on a v2 host (pyrkt.linux.cgroup_warm): nothing is written to wait for
+    # no early cgroup thread on a v2 host (pyrkt.linux.cgroups.warm): nothing is written to wait for
     assert not any(ln.startswith("clone") and "CLONE_THREAD" in ln for ln in lines)
     clones = [ln for ln in lines if ln.startswith("clone")]
     assert len(clones) == 1 and clones[0].startswith("clone3(") and "CLONE_INTO_CGROUP" in clones[0], clones

@@ -28,9 +28,9 @@ from rlhelpers import REPO, RUNTIME, SUBID_BASE, SUBID_SIZE, User, _can_traverse
 def rl_user() -> Iterator[User]:
     if os.geteuid() != 0:
         pytest.skip("needs root to create a user")
-    for tool in ("useradd", "userdel", "setpriv", "newuidmap", "newgidmap"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"not installed: {tool} (make install installs uidmap from packages.apt)")
+    from toolcheck import need_tools
+
+    need_tools("useradd", "userdel", "setpriv", "newuidmap", "newgidmap")
     if not _can_traverse(Path(RUNTIME).parent) or not _can_traverse(REPO / "src"):
         pytest.skip(f"{REPO} is not readable by other users: the test user could not run the installed runtime")
     name = f"pyrkt-rl{os.getpid() % 100000}"

@@ -51,9 +51,9 @@ class UserPodman:
 
 @pytest.fixture(scope="module")
 def podman(rl_user: User) -> Iterator[UserPodman]:
-    for tool in ("podman", "conmon"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"not installed: {tool}")
+    from toolcheck import need_tools
+
+    need_tools("podman", "conmon")
     from clients import busybox_layout
 
     top = tempfile.mkdtemp(prefix="prl-img-")

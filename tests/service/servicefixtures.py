@@ -22,10 +22,9 @@ RKT_BIN = os.path.join(ROOT, ".venv", "bin", "rkt")
 
 
 def installed_rkt() -> str:
-    if not os.access(RKT_BIN, os.X_OK):
-        import pytest
+    from toolcheck import need_installed
 
-        pytest.skip("needs the installed .venv/bin/rkt (make install)")
+    need_installed(RKT_BIN)
     return RKT_BIN
 
 

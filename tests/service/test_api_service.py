@@ -377,8 +377,7 @@ def test_cli_errors_and_no_grpc_on_other_paths(store):  # type: ignore[no-untype
 
 
 def test_committed_modules_are_generated_from_the_proto(tmp_path):  # type: ignore[no-untyped-def]
-    pytest.importorskip("grpc_tools")
-    from grpc_tools import protoc
+    from grpc_tools import protoc  # the `test` extra (tests/toolcheck.py: no skip)
 
     src = os.path.join(ROOT, "src")
     assert protoc.main(["protoc", f"-I{src}", f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}",

@@ -1,4 +1,4 @@
-"""The early cgroup.procs write (pyrkt.linux.cgroup_warm): which file, that it
+"""The early cgroup.procs write (pyrkt.linux.cgroups.warm): which file, that it
 happens in `create`'s fast lane, and that it moves the process nowhere."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pyrkt.linux.cgroup_warm import own_procs_files
+from pyrkt.linux.cgroups.warm import own_procs_files
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 RUNTIME = str(Path(sys.executable).parent / "pyrkt-runtime")
@@ -42,7 +42,7 @@ def test_the_write_happens_and_moves_the_process_nowhere() -> None:
         import sys
         sys.path.insert(0, %r)
         before = open("/proc/self/cgroup").read()
-        from pyrkt.linux import cgroup_warm
+        from pyrkt.linux.cgroups import warm as cgroup_warm
         assert cgroup_warm.start()
         cgroup_warm.wait()
         after = open("/proc/self/cgroup").read()
@@ -60,8 +60,11 @@ def test_the_write_happens_and_moves_the_process_nowhere() -> None:
 
 @pytest.mark.root
 def test_create_fast_lane_writes_its_own_pid_into_its_own_cgroup(tmp_path: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("strace") is None:
-        pytest.skip("needs root and strace")
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    from toolcheck import need_tools
+
+    need_tools("strace")
     from pyrkt.devtools.busybox import build_bundle
 
     bundle = build_bundle(str(tmp_path / "b"), ["/bin/true"])

@@ -86,3 +86,35 @@ def test_mkdir_all_through_symlink_stays_inside(root: Path, tmp_path: Path) -> N
     assert made == f"{root}{outside}/self"
     assert os.path.isdir(made)
     assert not (outside / "self").exists()
+
+
+# ---- the mount operations: options in one place, values compare by their fields ----
+
+
+def test_overlay_options_put_the_top_layer_first() -> None:
+    from pyrkt.linux.mounts import Overlay
+
+    op = Overlay("/r", ["/bottom", "/mid", "/top"], "/u", "/w")
+    assert op.options() == "lowerdir=/top:/mid:/bottom,upperdir=/u,workdir=/w"
+    assert Overlay("/r", ["/l"], "/u", "/w", volatile=True).options() == "lowerdir=/l,upperdir=/u,workdir=/w,volatile"
+    assert Overlay("/r", ["/l"], "/u", "/w", volatile=True).options(volatile=False) == "lowerdir=/l,upperdir=/u,workdir=/w"
+
+
+def test_operations_compare_by_type_and_fields() -> None:
+    from pyrkt.linux.mounts import Bind, Cgroup, Cgroup2, Symlink, Tmpfs
+
+    assert Tmpfs("/a") == Tmpfs("/a", "mode=755", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
+    assert Tmpfs("/a") != Tmpfs("/a", "mode=700")
+    assert Cgroup2("/a") != Tmpfs("/a")  # same fields (dest), another operation
+    assert Bind("/s", "/d") != Bind("/s", "/d", recursive=False)
+    assert len({Cgroup("/a", "cpu"), Cgroup("/a", "cpu"), Symlink("cpu", "/a")}) == 2
+    assert repr(Bind("/s", "/d")) == "Bind('/d', '/s', True)"
+
+
+def test_symlink_apply_leaves_an_existing_entry(tmp_path: Path) -> None:
+    from pyrkt.linux.mounts import Symlink
+
+    Symlink("cpu,cpuacct", str(tmp_path / "cpu")).apply()
+    assert os.readlink(tmp_path / "cpu") == "cpu,cpuacct"
+    Symlink("other", str(tmp_path / "cpu")).apply()
+    assert os.readlink(tmp_path / "cpu") == "cpu,cpuacct"

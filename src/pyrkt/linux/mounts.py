@@ -8,13 +8,22 @@ the data string for the filesystem. It is pure and tested without root.
 above it and symlinks (absolute or relative) are followed inside it. A mount
 destination in an untrusted image is resolved this way, so a symlink such as
 `/proc -> /` in the image can never redirect a mount onto the host.
+
+The mount operations (`Overlay`, `Bind`, `Tmpfs`, `Cgroup2`, `Cgroup`,
+`Symlink`) are what pyrkt's own code mounts, each a small value with its
+options in one place and an `apply` that does it: stage1 and --private-users
+mount app rootfses with `Overlay`, and the cgroup mount plan
+(`pyrkt.linux.cgroups.plan`) is a list of them that the container's rootfs
+code applies. Building one does nothing; comparing two compares their fields.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
+from pyrkt.linux import syscalls as sc
 from pyrkt.linux.syscalls import (
     MS_BIND,
     MS_DIRSYNC,
@@ -220,3 +229,141 @@ def mkdir_all_in_root(root: str, path_in_root: str, mode: int = 0o755) -> str:
                 # a symlink appeared after resolution: refuse rather than follow it
                 raise PathEscapeError(f"{path_in_root}: {current} changed into a symlink") from None
     return target
+
+
+# --------------------------------------------------------------------------
+# mount operations
+# --------------------------------------------------------------------------
+
+
+class MountOp:
+    """One mount (or link) at `dest`; subclasses name their fields in `__slots__`.
+
+    `apply(target, flags)` performs it at `target` (default `dest`; the rootfs
+    code passes a safe /proc/self/fd path for the same place) with `flags`
+    (MS_*) added to the operation's own.
+    """
+
+    __slots__ = ("dest",)
+
+    def __init__(self, dest: str) -> None:
+        self.dest = dest
+
+    def _fields(self) -> tuple[object, ...]:
+        names = [n for cls in reversed(type(self).__mro__) for n in getattr(cls, "__slots__", ())]
+        return tuple(getattr(self, n) for n in names)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MountOp) and type(other) is type(self) and other._fields() == self._fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._fields()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}{self._fields()!r}"
+
+    def apply(self, target: str | None = None, flags: int = 0) -> None:
+        raise NotImplementedError
+
+
+class Overlay(MountOp):
+    """An overlayfs of `lowerdirs` (bottom layer first, as images list them) under `upperdir`.
+
+    overlayfs wants the top layer first in `lowerdir=`; `options()` is the one
+    place that string is built. `volatile` skips the syncs of the upper dir
+    (see pyrkt.pod.stage1 for why a pod's rootfs may); kernels before 5.10
+    refuse the option with EINVAL, and `apply` then mounts without it.
+    """
+
+    __slots__ = ("lowerdirs", "upperdir", "workdir", "volatile")
+
+    def __init__(self, dest: str, lowerdirs: list[str] | tuple[str, ...], upperdir: str, workdir: str, volatile: bool = False) -> None:
+        super().__init__(dest)
+        self.lowerdirs = tuple(lowerdirs)
+        self.upperdir = upperdir
+        self.workdir = workdir
+        self.volatile = volatile
+
+    def options(self, volatile: bool | None = None) -> str:
+        data = f"lowerdir={':'.join(reversed(self.lowerdirs))},upperdir={self.upperdir},workdir={self.workdir}"
+        return data + ",volatile" if (self.volatile if volatile is None else volatile) else data
+
+    def apply(self, target: str | None = None, flags: int = 0) -> None:
+        where = target or self.dest
+        if self.volatile:
+            try:
+                sc.mount("overlay", where, "overlay", flags, self.options())
+                return
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+        sc.mount("overlay", where, "overlay", flags, self.options(volatile=False))
+
+
+class Bind(MountOp):
+    """A bind mount of `source` (with everything mounted below it when `recursive`).
+
+    The kernel ignores other flags on a bind: read-only and the like need a
+    remount after it, which the caller does.
+    """
+
+    __slots__ = ("source", "recursive")
+
+    def __init__(self, source: str, dest: str, recursive: bool = True) -> None:
+        super().__init__(dest)
+        self.source = source
+        self.recursive = recursive
+
+    def apply(self, target: str | None = None, flags: int = 0) -> None:
+        sc.mount(self.source, target or self.dest, None, MS_BIND | (MS_REC if self.recursive else 0) | flags)
+
+
+class Tmpfs(MountOp):
+    """A tmpfs with its data `options` (e.g. `mode=755`) and its own MS_* `flags`."""
+
+    __slots__ = ("options", "flags")
+
+    def __init__(self, dest: str, options: str = "mode=755", flags: int = MS_NOSUID | MS_NODEV | MS_NOEXEC) -> None:
+        super().__init__(dest)
+        self.options = options
+        self.flags = flags
+
+    def apply(self, target: str | None = None, flags: int = 0) -> None:
+        sc.mount("tmpfs", target or self.dest, "tmpfs", self.flags | flags, self.options or None)
+
+
+class Cgroup2(MountOp):
+    """The cgroup2 filesystem (in a cgroup namespace: the container's own cgroup as its root)."""
+
+    __slots__ = ()
+
+    def apply(self, target: str | None = None, flags: int = 0) -> None:
+        sc.mount("cgroup2", target or self.dest, "cgroup2", flags)
+
+
+class Cgroup(MountOp):
+    """A cgroup v1 hierarchy: `controllers` as mount options (`cpu,cpuacct`, `name=systemd`)."""
+
+    __slots__ = ("controllers",)
+
+    def __init__(self, dest: str, controllers: str) -> None:
+        super().__init__(dest)
+        self.controllers = controllers
+
+    def apply(self, target: str | None = None, flags: int = 0) -> None:
+        sc.mount("cgroup", target or self.dest, "cgroup", flags, self.controllers)
+
+
+class Symlink(MountOp):
+    """A symbolic link at `dest` pointing to `link_to` (e.g. cpu -> cpu,cpuacct); an existing entry is left."""
+
+    __slots__ = ("link_to",)
+
+    def __init__(self, link_to: str, dest: str) -> None:
+        super().__init__(dest)
+        self.link_to = link_to
+
+    def apply(self, target: str | None = None, flags: int = 0) -> None:
+        where = target or self.dest
+        if not os.path.lexists(where):
+            os.symlink(self.link_to, where)

@@ -1,41 +1,18 @@
 """The container lifecycle of the OCI runtime spec, as data.
 
-Which operation is allowed in which status, what it leads to, and the error
-message otherwise (runc's wording, which podman and containerd match on).
+Which operation is allowed in which status (the table is in `statuses`, a
+leaf the start/delete fast lane `quick` reads too), and the error message
+otherwise (runc's wording, which podman and containerd match on).
 Pure: `check(op, status)` is tested without containers.
 """
 
 from __future__ import annotations
 
 from pyrkt.oci.errors import RuntimeFailure
+from pyrkt.oci.statuses import ALLOWED, CREATED, CREATING, FORCED, PAUSED, RUNNING, STATUSES, STOPPED
 
-CREATING = "creating"
-CREATED = "created"
-RUNNING = "running"
-PAUSED = "paused"
-STOPPED = "stopped"
-STATUSES = (CREATING, CREATED, RUNNING, PAUSED, STOPPED)
-
-# (operation, status) pairs the operation is allowed in. (What status an operation
-# leads to is the runtime's to record -- `start` writes running, `pause` paused --
-# so the table holds only what `check` decides.)
-ALLOWED: frozenset[tuple[str, str]] = frozenset({
-    ("start", CREATED),
-    ("kill", CREATED), ("kill", RUNNING), ("kill", PAUSED),
-    ("delete", CREATED), ("delete", STOPPED),
-    ("pause", RUNNING),
-    ("resume", PAUSED),
-    ("exec", CREATED), ("exec", RUNNING),
-    ("update", CREATED), ("update", RUNNING), ("update", PAUSED),
-    ("ps", CREATED), ("ps", RUNNING), ("ps", PAUSED),
-    ("events", CREATED), ("events", RUNNING), ("events", PAUSED),
-})
-
-# pairs that `--force` (delete) or `--all` (kill) add
-FORCED: frozenset[tuple[str, str]] = frozenset({
-    ("delete", RUNNING), ("delete", PAUSED), ("delete", CREATING),
-    ("kill", STOPPED),
-})
+__all__ = ["ALLOWED", "CREATED", "CREATING", "FORCED", "PAUSED", "RUNNING", "STATUSES", "STOPPED",
+           "WORDED_OPS", "ERRORS", "LifecycleError", "check"]
 
 # the operations whose refusals clients match on (podman, containerd's shim): each refusal
 # has its own message here, never the generic one (a test checks the table is complete)

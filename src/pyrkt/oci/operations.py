@@ -9,7 +9,7 @@ table, and acts. Errors are raised as RuntimeFailure (one line).
 
 from __future__ import annotations
 
-import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds its enums at import (~3 ms)
+import _signal  # type: ignore[import-not-found,unused-ignore] # not signal: bench/README.md "Speed rules"
 import _socket  # likewise: `socket` builds four enums and imports selectors (~5 ms)
 import os
 import sys
@@ -194,7 +194,7 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             except SecurityError as exc:
                 raise RuntimeFailure(str(exc)) from None
         source_fds = _open_bind_sources(cfg, bundle) if clone_flags & sc.CLONE_NEWUSER else []
-        warm = sys.modules.get("pyrkt.linux.cgroup_warm")
+        warm = sys.modules.get("pyrkt.linux.cgroups.warm")
         if warm is not None:
             warm.wait()  # no second thread across the raw clone
         pid = _clone(clone_flags, cgroups)
@@ -399,8 +399,8 @@ def _make_cgroups(cfg: Config, root: str, container_id: str, systemd: bool, inte
 
     try:
         path = cfg.cgroups_path or (None if systemd else default_cgroups_path(root, container_id))
-        if is_rootless():  # runc's rules (pyrkt.linux.cgroup_rootless): devices are not applied
-            from pyrkt.linux.cgroup_rootless import RootlessCgroupManager
+        if is_rootless():  # runc's rules (pyrkt.linux.cgroups.rootless): devices are not applied
+            from pyrkt.linux.cgroups.rootless import RootlessCgroupManager
 
             if not cfg.cgroups_path and path:  # relative: under the caller's own cgroup, where delegation puts it
                 path = path.strip("/").replace("/", "-")

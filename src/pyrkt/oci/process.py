@@ -170,7 +170,7 @@ def _check_executable(name: str, path: str) -> None:
 
 def restore_signals() -> None:
     """Python ignores SIGPIPE and SIGXFSZ; a container must start with defaults."""
-    import _signal as signal  # type: ignore[import-not-found,unused-ignore]  # the C module: `signal` builds enums (~10 ms) at import
+    import _signal as signal  # type: ignore[import-not-found,unused-ignore]  # not signal: bench/README.md "Speed rules"
 
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for sig in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGWINCH):

@@ -19,13 +19,18 @@ False, and the caller runs the full implementation in `operations`, which
 gives every other behaviour and every error message. What was done before
 returning False is idempotent for it (a cgroup already removed is fine).
 
-The helpers both paths need (`proc_start_time`, `init_alive`) are shared
-with `state` through `procstat`.
+The status rules are the lifecycle table's (`statuses`, the leaf that
+`lifecycle` reads too): `_status` tells the statuses this lane can see, and
+a verb goes on only in the one status it handles and only while the table
+allows it there (tests/integration/test_quick_agrees.py runs both lanes on the
+same containers). The helpers both paths need (`proc_start_time`,
+`init_alive`) are shared with `state` through `procstat`.
 """
 
 import posix
 
 from pyrkt.oci.procstat import init_alive
+from pyrkt.oci.statuses import ALLOWED, CREATED, RUNNING, STOPPED
 
 STATE_FILE = "state.json"
 QUICK_FILE = "quick"  # see state.quick_lines
@@ -69,6 +74,34 @@ def _read_record(path: str) -> "_Record | None":
     return record
 
 
+# the one status each verb handles here (its plain case); any other goes the full way
+HANDLES = {"start": CREATED, "delete": STOPPED}
+
+
+def _status(path: str, rec: _Record) -> str:
+    """The status as far as this lane can tell (state.status_of tells the rest).
+
+    stopped: the init is gone; created: alive, its exec socket still there;
+    running otherwise -- or paused, which only the cgroups could tell: the
+    table allows neither start nor delete in either (a test checks it stays so).
+    """
+    if not init_alive(rec.pid, rec.starttime):
+        return STOPPED
+    try:
+        posix.stat(f"{path}/{EXEC_SOCKET}")
+    except OSError:
+        return RUNNING
+    return CREATED
+
+
+def _applies(op: str, path: str, rec: "_Record | None") -> bool:
+    """Whether `op` is this lane's to do: its status is the one it handles, and the table allows it there."""
+    if rec is None:
+        return False  # no record (or still being created): the full path
+    status = _status(path, rec)
+    return status == HANDLES[op] and (op, status) in ALLOWED
+
+
 def _lock(path: str) -> int:
     """The container directory, opened and flocked (-1: no such container, let the full path say so)."""
     import fcntl
@@ -107,7 +140,7 @@ def delete(root: str, container_id: str) -> bool:
     path, fd = opened
     try:
         rec = _read_record(path)
-        if rec is None or rec.poststop or init_alive(rec.pid, rec.starttime):
+        if rec is None or rec.poststop or not _applies("delete", path, rec):
             return False
         for d in rec.cgroups:
             try:
@@ -141,7 +174,7 @@ def start(root: str, container_id: str) -> bool:
     path, fd = opened
     try:
         rec = _read_record(path)
-        if rec is None or rec.poststart or not init_alive(rec.pid, rec.starttime):
+        if rec is None or rec.poststart or not _applies("start", path, rec):
             return False
         sock_path = f"{path}/{EXEC_SOCKET}"
         if len(sock_path.encode()) > 107:  # too long for AF_UNIX: through the locked directory's fd (state.socket_address)

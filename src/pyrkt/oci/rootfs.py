@@ -17,7 +17,7 @@ from pyrkt.linux import syscalls as sc
 from pyrkt.linux.mounts import MountOptions, PathEscapeError, mkdir_all_in_root, parse_options, resolve_in_root
 from pyrkt.oci.config import Config, Device, Mount
 
-TYPE_CHECKING = False  # `typing` costs ~15 ms to import in the container init
+TYPE_CHECKING = False  # bench/README.md "Speed rules"
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -247,7 +247,8 @@ class Rootfs:
         cgroup manager, never from /proc/self/cgroup, which inside a cgroup
         namespace says "/" (binding the host's root hierarchies instead).
         """
-        from pyrkt.linux.cgroup_plan import cgroup_mount_plan
+        from pyrkt.linux.cgroups.plan import cgroup_mount_plan
+        from pyrkt.linux.mounts import Bind, Cgroup2, Symlink, Tmpfs
 
         _mkdir_target(self.root, dest)
         manager = self.cgroups if self.cgroups is not None else _own_cgroup_manager()
@@ -255,25 +256,24 @@ class Rootfs:
         sub_flags = flags | sc.MS_BIND | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
         v1 = False
         for op in cgroup_mount_plan(manager, dest=dest, cgroupns=cgroupns):
-            kind, target_path = op[0], op[-1]
-            if kind == "symlink":
-                if not os.path.lexists(target_path):
-                    os.symlink(op[1], target_path)
+            target_path = op.dest
+            if isinstance(op, Symlink):
+                op.apply()
                 continue
             top = target_path == dest
             if not top:
                 os.mkdir(target_path, 0o755)
             with _SafeTarget(self.root, target_path) as target:
-                if kind == "tmpfs":
+                if isinstance(op, Tmpfs):
                     v1 = True
-                    sc.mount("tmpfs", target, "tmpfs", (flags & ~sc.MS_RDONLY) | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC, "mode=755")
-                elif kind == "cgroup2":
-                    sc.mount("cgroup2", target, "cgroup2", flags)
-                elif kind == "bind":
-                    sc.mount(op[1], target, None, sc.MS_BIND | sc.MS_REC)
+                    op.apply(target, flags & ~sc.MS_RDONLY)  # read-only once its mount points exist (below)
+                elif isinstance(op, Cgroup2):
+                    op.apply(target, flags)
+                elif isinstance(op, Bind):
+                    op.apply(target)  # the flags come with the remount
                 else:
-                    raise RootfsError(f"mount {m.destination}: unexpected cgroup mount {kind!r}")
-            if kind == "bind":
+                    raise RootfsError(f"mount {m.destination}: unexpected cgroup mount {op!r}")
+            if isinstance(op, Bind):
                 remount = (flags | sc.MS_BIND) if top else sub_flags
                 self._after(target_path, lambda t: _remount(t, remount))
         if v1 and flags & sc.MS_RDONLY:

@@ -7,7 +7,7 @@ namespace), following runc's rules.
 - cgroups: a hierarchy the caller cannot write is skipped when the config
   names no `cgroupsPath` and sets no limit for it; a limit that cannot be
   applied, or an explicit path that cannot be created, is an error
-  (`pyrkt.linux.cgroup_rootless`);
+  (`pyrkt.linux.cgroups.rootless`);
 - id maps: written directly when the kernel allows it (a single mapping of
   the caller's own ids, with `setgroups` denied first for the gid map, as
   runc does), otherwise through the setuid `newuidmap`/`newgidmap` helpers

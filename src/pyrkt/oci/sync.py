@@ -22,8 +22,8 @@ class SyncError(Exception):
 
 
 def pair() -> tuple[socket, socket]:
-    # `_socket`, not `socket`: the latter's enum set-up costs ~5 ms per runtime start;
-    # its socket class is a subclass of this one, so either kind works below
+    # `_socket`, not `socket` (bench/README.md "Speed rules"); `socket.socket` is a
+    # subclass of this class, so either kind works below
     return _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_SEQPACKET)
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import signal
     from socket import socket
 else:
-    import _signal as signal  # `signal` builds enums at import (~3 ms), and rkt run imports this module
+    import _signal as signal  # not signal: bench/README.md "Speed rules"
 
 
 def wanted(interactive: bool) -> bool:

@@ -16,7 +16,7 @@ from pyrkt.pod.prepare import PrepareError, ResolvedImage, plan, write_pod_files
 from pyrkt.pod.store import Pod, PodError, PodStore
 from pyrkt.records import dataclass
 
-# typing and shutil cost ~8 ms at import, on every `rkt run`: annotations only / where used
+# typing and shutil: annotations only / where used (bench/README.md "Speed rules")
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable

@@ -35,7 +35,7 @@ import errno as _errno
 
 from pyrkt.records import dataclass
 
-TYPE_CHECKING = False  # typing costs ~4 ms at import, and rkt run imports this module every time
+TYPE_CHECKING = False  # bench/README.md "Speed rules"
 if TYPE_CHECKING:
     from typing import Any
 
@@ -181,7 +181,7 @@ def check_item(item: str) -> None:
         if item not in GROUP_NAMES:
             raise SeccompSetError(f"unknown seccomp group {item!r} (known: {', '.join(GROUP_NAMES)})")
         return
-    import re  # here: rkt run's default filter needs no regex, and re costs ~6 ms to import
+    import re  # here: rkt run's default filter needs no regex (bench/README.md "Speed rules")
 
     if not re.fullmatch(r"_?[a-z][a-z0-9_]*", item):
         raise SeccompSetError(f"{item!r} is not a syscall name or a @group")

@@ -12,7 +12,6 @@ are children of this process, so it waits for them and writes each exit code.
 
 from __future__ import annotations
 
-import errno
 import os
 import sys
 import time
@@ -85,15 +84,10 @@ def _overlay(app_dir: str, lowerdirs: list[str]) -> str:
     else:
         with open(boot_file, "w") as f:  # no fsync: a lost file only makes a later export refuse
             f.write(_boot_id())
-    lower = ":".join(reversed(lowerdirs))
-    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    from pyrkt.linux.mounts import Overlay
+
     try:
-        try:
-            sc.mount("overlay", rootfs, "overlay", 0, options + ",volatile")
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            sc.mount("overlay", rootfs, "overlay", 0, options)  # no volatile before Linux 5.10
+        Overlay(rootfs, lowerdirs, upper, work, volatile=True).apply()  # plain before Linux 5.10
     except OSError as exc:
         raise Stage1Error(f"mounting the overlay rootfs of {os.path.basename(app_dir)}: {os.strerror(exc.errno or 0)} (try --no-overlay)") from None
     return rootfs

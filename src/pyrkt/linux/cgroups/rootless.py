@@ -24,7 +24,8 @@ from __future__ import annotations
 import errno
 import os
 
-from pyrkt.linux.cgroups import UNIFIED, CgroupError, CgroupManager
+from pyrkt.linux.cgroups.base import UNIFIED, CgroupError
+from pyrkt.linux.cgroups.manager import CgroupManager
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
@@ -73,11 +74,11 @@ class RootlessCgroupManager(CgroupManager):
             return []
         resources = {k: v for k, v in resources.items() if k != "devices"}
         if self.mode == "v2":
-            from pyrkt.linux.cgroup_v2 import v2_resource_writes
+            from pyrkt.linux.cgroups.v2 import v2_resource_writes
 
             needed = {UNIFIED} if v2_resource_writes(resources) else set()
         else:
-            from pyrkt.linux.cgroups import v1_resource_writes
+            from pyrkt.linux.cgroups.manager import v1_resource_writes
 
             needed = {c for c, _, _ in v1_resource_writes(resources)}
             if "hugetlb" in needed and "hugetlb" not in self._dirs and UNIFIED in self._dirs:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import os
 
-from pyrkt.linux.cgroups import CGROUP_ROOT, UNIFIED, CgroupManager, Layout, _read_opt, detect_layout
+from pyrkt.linux.cgroups.base import CGROUP_ROOT, UNIFIED, _read_opt
+from pyrkt.linux.cgroups.manager import CgroupManager, Layout, detect_layout
+from pyrkt.linux.mounts import Bind, Cgroup, Cgroup2, MountOp, Symlink, Tmpfs
+
+__all__ = ["features", "cgroup_mount_plan", "MountOp"]
 
 
 def features(layout: Layout | None = None) -> dict[str, bool]:
@@ -31,9 +35,6 @@ def features(layout: Layout | None = None) -> dict[str, bool]:
 # the /sys/fs/cgroup mount plan inside a container
 # --------------------------------------------------------------------------
 
-MountOp = tuple[str, ...]
-
-
 def cgroup_mount_plan(
     manager: CgroupManager,
     dest: str = CGROUP_ROOT,
@@ -42,17 +43,16 @@ def cgroup_mount_plan(
 ) -> list[MountOp]:
     """What to mount at ``dest`` inside the container; data only, nothing is done.
 
-    Ops, performed in order by the runtime's mount code (``dest`` paths are
-    inside the container root):
+    Operations of :mod:`pyrkt.linux.mounts`, applied in order by the runtime's
+    mount code (``dest`` paths are inside the container root):
 
-    - ``("tmpfs", dest)``
-    - ``("cgroup", dest, options)`` — ``mount -t cgroup -o options cgroup dest``
-      (options are the controllers, e.g. ``cpu,cpuacct`` or ``name=systemd``)
-    - ``("cgroup2", dest)`` — ``mount -t cgroup2 cgroup2 dest``
-    - ``("bind", host_dir, dest)`` — bind the container's own cgroup dir;
+    - ``Tmpfs(dest)`` (mode 755, nosuid, nodev, noexec)
+    - ``Cgroup(dest, controllers)`` — ``mount -t cgroup -o cpu,cpuacct cgroup dest``
+    - ``Cgroup2(dest)`` — ``mount -t cgroup2 cgroup2 dest``
+    - ``Bind(host_dir, dest)`` — bind the container's own cgroup dir;
       used instead of a cgroup mount when there is no cgroup namespace, so
       the container sees only its own cgroup, as runc does
-    - ``("symlink", target, dest)`` — e.g. ``cpu -> cpu,cpuacct`` for
+    - ``Symlink(link_to, dest)`` — e.g. ``cpu -> cpu,cpuacct`` for
       co-mounted controllers
 
     v2: a single cgroup2 (or bind) op.  v1: a tmpfs, one op per hierarchy
@@ -61,9 +61,9 @@ def cgroup_mount_plan(
     dest = dest.rstrip("/") or "/"
     dirs = manager._dirs
     if manager.mode == "v2":
-        return [("cgroup2", dest)] if cgroupns else [("bind", dirs[UNIFIED], dest)]
+        return [Cgroup2(dest)] if cgroupns else [Bind(dirs[UNIFIED], dest)]
     layout = layout or detect_layout()
-    ops: list[MountOp] = [("tmpfs", dest)]
+    ops: list[MountOp] = [Tmpfs(dest)]
     links: list[MountOp] = []
     for h in layout.hierarchies:
         host = dirs.get(h.controllers[0])
@@ -72,15 +72,15 @@ def cgroup_mount_plan(
         sub = os.path.basename(h.mountpoint.rstrip("/")) or ",".join(h.controllers)
         target = f"{dest}/{sub}"
         if h.is_v2:
-            ops.append(("cgroup2", target) if cgroupns else ("bind", host, target))
+            ops.append(Cgroup2(target) if cgroupns else Bind(host, target))
             continue
         if cgroupns:
-            ops.append(("cgroup", target, ",".join(h.controllers)))
+            ops.append(Cgroup(target, ",".join(h.controllers)))
         else:
-            ops.append(("bind", host, target))
+            ops.append(Bind(host, target))
         if len(h.controllers) > 1:
             for c in h.controllers:
                 name = c[len("name="):] if c.startswith("name=") else c
                 if name != sub:
-                    links.append(("symlink", sub, f"{dest}/{name}"))
+                    links.append(Symlink(sub, f"{dest}/{name}"))
     return ops + links

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from pyrkt.linux.cgroups import CgroupError, _device_rule
+from pyrkt.linux.cgroups.base import CgroupError, _device_rule
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover

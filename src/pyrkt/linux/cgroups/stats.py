@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 
-from pyrkt.linux.cgroups import UNIFIED, _kv, _read_opt, _uint
+from pyrkt.linux.cgroups.base import UNIFIED, _kv, _read_opt, _uint
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
     from typing import Any
 
-    from pyrkt.linux.cgroups import CgroupManager
+    from pyrkt.linux.cgroups.manager import CgroupManager
 
 
 def stats_v1(mgr: CgroupManager) -> dict[str, Any]:

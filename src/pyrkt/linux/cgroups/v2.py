@@ -8,7 +8,7 @@ time and RSS in every create.
 
 from __future__ import annotations
 
-from pyrkt.linux.cgroups import CgroupError, MAX_UINT64, _device_rule, _int, _page_size, _throttle
+from pyrkt.linux.cgroups.base import MAX_UINT64, CgroupError, _device_rule, _int, _page_size, _throttle
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover

@@ -5,7 +5,7 @@ Works on cgroup v1 (one hierarchy per controller group, possibly with a
 (one unified hierarchy at ``/sys/fs/cgroup``).
 
 This module sits on the runtime's start-up path, so it imports only ``os``,
-``errno``, ``signal`` and ``time`` style modules, does no work at import time,
+``errno``, ``_signal`` and ``time`` (bench/README.md "Speed rules"), does no work at import time,
 and reads ``/proc/self/mountinfo`` / ``/proc/self/cgroup`` only when a manager
 is built.  Nothing here forks.
 
@@ -16,11 +16,10 @@ the writes and turns every failure into a :class:`CgroupError` that names the
 file and the value, because a limit that silently did not apply is worse than
 a container that does not start.
 
-What a create on a v1 host does not need lives in smaller modules, loaded on
-first use and re-exported here under the same names (`_MOVED`): cgroup_v2
-(v2 resource writes, conversions), cgroup_bpf (v2 device filter),
-cgroup_plan (the container's /sys/fs/cgroup mounts, features) and
-cgroup_stats. Every line a create loads costs it import time and RSS.
+What a create on a v1 host does not need lives in the package's smaller
+modules (v2, bpf, plan, stats), loaded on first use; the package's
+``__init__`` names them all. Every line a create loads costs it import time
+and RSS.
 """
 
 from __future__ import annotations
@@ -29,83 +28,29 @@ import errno
 import os
 import time
 
-# typing and dataclasses cost ~25 ms to import; this module is on the
-# runtime's start-up path, so they are imported only by type checkers.
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # bench/README.md "Speed rules"
 if TYPE_CHECKING:  # pragma: no cover
-    from typing import Any, Iterator
+    from typing import Any
 
-__all__ = [
-    "CgroupError",
-    "Hierarchy",
-    "Layout",
-    "CgroupManager",
-    "detect_layout",
-    "features",
-    "clean_path",
-    "expand_slice",
-    "resolve_inner_path",
-    "shares_to_weight",
-    "shares_to_weight_linear",
-    "blkio_weight_to_io_weight",
-    "memory_swap_to_v2",
-    "v1_resource_writes",
-    "v2_resource_writes",
-    "ignored_resource_warnings",
-    "cgroup_mount_plan",
-    "device_filter_program",
-    "attach_device_filter",
-    "DEFAULT_DEVICE_RULES",
-]
-
-# names that live in smaller modules, loaded on first use (a create on a v1 host needs none)
-_MOVED = {
-    "device_filter_program": "cgroup_bpf",
-    "attach_device_filter": "cgroup_bpf",
-    "shares_to_weight": "cgroup_v2",
-    "shares_to_weight_linear": "cgroup_v2",
-    "blkio_weight_to_io_weight": "cgroup_v2",
-    "memory_swap_to_v2": "cgroup_v2",
-    "v2_resource_writes": "cgroup_v2",
-    "features": "cgroup_plan",
-    "cgroup_mount_plan": "cgroup_plan",
-    "MountOp": "cgroup_plan",
-}
-
-
-if TYPE_CHECKING:  # pragma: no cover  # the type checker sees them here
-    from pyrkt.linux.cgroup_bpf import attach_device_filter as attach_device_filter
-    from pyrkt.linux.cgroup_bpf import device_filter_program as device_filter_program
-    from pyrkt.linux.cgroup_plan import MountOp as MountOp
-    from pyrkt.linux.cgroup_plan import cgroup_mount_plan as cgroup_mount_plan
-    from pyrkt.linux.cgroup_plan import features as features
-    from pyrkt.linux.cgroup_v2 import blkio_weight_to_io_weight as blkio_weight_to_io_weight
-    from pyrkt.linux.cgroup_v2 import memory_swap_to_v2 as memory_swap_to_v2
-    from pyrkt.linux.cgroup_v2 import shares_to_weight as shares_to_weight
-    from pyrkt.linux.cgroup_v2 import shares_to_weight_linear as shares_to_weight_linear
-    from pyrkt.linux.cgroup_v2 import v2_resource_writes as v2_resource_writes
-
-
-def __getattr__(name: str) -> object:
-    """A name of `_MOVED`, from the module it moved to, on first use."""
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(f"pyrkt.linux.{_MOVED[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-CGROUP_ROOT = "/sys/fs/cgroup"
-UNIFIED = "unified"  # internal name of the cgroup2 hierarchy (v2 and hybrid)
-V2_KEY = ""  # its key in paths(), as in runc's state.json cgroup_paths
-DEFAULT_PARENT = "/pyrkt"
-DEFAULT_SLICE = "system.slice"
-DEFAULT_SCOPE_PREFIX = "pyrkt"
-MAX_UINT64 = 2**64 - 1
-
-
-class CgroupError(Exception):
-    """A cgroup operation failed; the message names the file and the value."""
+from pyrkt.linux.cgroups.base import (
+    CGROUP_ROOT,
+    DEFAULT_PARENT,
+    DEFAULT_SCOPE_PREFIX,
+    DEFAULT_SLICE,
+    UNIFIED,
+    V2_KEY,
+    CgroupError,
+    _device_rule,
+    _int,
+    _kv,
+    _page_size,
+    _read,
+    _read_opt,
+    _throttle,
+    _uint,
+    _walk_bottom_up,
+    _write,
+)
 
 
 # --------------------------------------------------------------------------
@@ -135,11 +80,14 @@ class Hierarchy:
     def __repr__(self) -> str:
         return f"Hierarchy({self.controllers!r}, {self.mountpoint!r}, {self.mount_root!r}, {self.own!r})"
 
+    def _fields(self) -> tuple[tuple[str, ...], str, str, str]:
+        return (self.controllers, self.mountpoint, self.mount_root, self.own)
+
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Hierarchy) and repr(self) == repr(other)
+        return isinstance(other, Hierarchy) and other._fields() == self._fields()
 
     def __hash__(self) -> int:
-        return hash(repr(self))
+        return hash(self._fields())
 
     @property
     def is_v2(self) -> bool:
@@ -356,31 +304,6 @@ def resolve_inner_path(cgroups_path: str | None, container_id: str, systemd: boo
 # --------------------------------------------------------------------------
 
 
-def _int(section: str, key: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise CgroupError(f"linux.resources.{section}.{key} must be an integer, got {value!r}")
-    return value
-
-
-def _device_rule(d: dict[str, Any]) -> tuple[bool, str]:
-    allow = d.get("allow")
-    if not isinstance(allow, bool):
-        raise CgroupError(f"linux.resources.devices entry {d!r}: 'allow' must be true or false")
-    typ = d.get("type") or "a"
-    if typ not in ("a", "b", "c"):
-        raise CgroupError(f"linux.resources.devices entry {d!r}: type must be a, b or c")
-    access = d.get("access") or "rwm"
-    if not access or set(access) - set("rwm"):
-        raise CgroupError(f"linux.resources.devices entry {d!r}: access must be made of r, w, m")
-    if typ == "a":
-        return allow, f"a *:* {access}"
-    major = d.get("major")
-    minor = d.get("minor")
-    maj = "*" if major is None or major == -1 else str(_int("devices", "major", major))
-    mnr = "*" if minor is None or minor == -1 else str(_int("devices", "minor", minor))
-    return allow, f"{typ} {maj}:{mnr} {access}"
-
-
 # The devices every container may use, as runc allows them on top of the
 # config's list: mknod of any device, null, zero, full, tty, urandom, random,
 # /dev/pts/*, ptmx, and /dev/net/tun (runc 1.2.0 dropped it, 1.2.1 put it
@@ -402,19 +325,6 @@ DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = tuple(
     )
 )
 
-
-def _throttle(entries: Any, key: str) -> list[str]:
-    out = []
-    for e in entries or []:
-        out.append(f"{_int('blockIO', key + '.major', e.get('major'))}:{_int('blockIO', key + '.minor', e.get('minor'))} {_int('blockIO', key + '.rate', e.get('rate'))}")
-    return out
-
-
-def _page_size(entry: dict[str, Any]) -> str:
-    ps = entry.get("pageSize")
-    if not isinstance(ps, str) or not ps or "/" in ps:
-        raise CgroupError(f"linux.resources.hugepageLimits entry {entry!r}: invalid pageSize")
-    return ps
 
 
 Write = tuple[str, str, str]  # (controller, file name, value)
@@ -546,78 +456,6 @@ def v1_resource_writes(resources: dict[str, Any], current_memory_limit: int | No
         raise CgroupError("linux.resources.unified needs cgroup v2; this host's cgroups are v1")
     return w
 
-
-# --------------------------------------------------------------------------
-# file helpers
-# --------------------------------------------------------------------------
-
-
-def _write(path: str, value: str) -> None:
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as e:
-        raise CgroupError(f"cannot open {path} to write {value!r}: {e.strerror}") from e
-    try:
-        os.write(fd, value.encode())
-    except OSError as e:
-        raise CgroupError(f"writing {value!r} to {path} failed: {e.strerror}") from e
-    finally:
-        os.close(fd)
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError as e:
-        raise CgroupError(f"cannot read {path}: {e.strerror}") from e
-
-
-def _read_opt(path: str) -> str | None:
-    try:
-        with open(path) as f:
-            return f.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    except OSError as e:
-        if e.errno == errno.ENODEV:
-            return None
-        raise CgroupError(f"cannot read {path}: {e.strerror}") from e
-
-
-def _uint(text: str | None) -> int:
-    if text is None:
-        return 0
-    t = text.strip()
-    if not t or t == "max":
-        return MAX_UINT64 if t == "max" else 0
-    try:
-        return int(t)
-    except ValueError:
-        return 0
-
-
-def _kv(text: str | None) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for line in (text or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            try:
-                out[parts[0]] = int(parts[1])
-            except ValueError:
-                pass
-    return out
-
-
-def _walk_bottom_up(top: str) -> Iterator[str]:
-    try:
-        entries = list(os.scandir(top))
-    except FileNotFoundError:
-        return
-    for e in entries:
-        if e.is_dir(follow_symlinks=False):
-            yield from _walk_bottom_up(e.path)
-    yield top
 
 
 # --------------------------------------------------------------------------
@@ -827,14 +665,14 @@ class CgroupManager:
         warnings = ignored_resource_warnings(resources, self.mode)
         if self.mode == "v2":
             d = self._dirs[UNIFIED]
-            from pyrkt.linux.cgroup_v2 import v2_resource_writes
+            from pyrkt.linux.cgroups.v2 import v2_resource_writes
 
             for fname, val in v2_resource_writes(resources):
                 if fname == "io.weight" and not os.path.exists(os.path.join(d, "io.weight")) and os.path.exists(os.path.join(d, "io.bfq.weight")):
                     fname = "io.bfq.weight"
                 _write(os.path.join(d, fname), val)
             if resources.get("devices"):
-                from pyrkt.linux.cgroup_bpf import attach_device_filter
+                from pyrkt.linux.cgroups.bpf import attach_device_filter
 
                 attach_device_filter(d, resources["devices"])
             return warnings
@@ -889,7 +727,7 @@ class CgroupManager:
         the cgroup is frozen first when a freezer exists, so no process can
         fork a child that escapes the snapshot of pids, then thawed.
         """
-        import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds enums (~10 ms, 0.5 MB) at import
+        import _signal  # type: ignore[import-not-found,unused-ignore] # not signal: bench/README.md "Speed rules"
 
         if not self.exists():
             return  # already destroyed: nothing left to signal
@@ -978,7 +816,7 @@ class CgroupManager:
         A directory that is already gone is fine, so delete is idempotent.
         Parents (``/pyrkt``) are left for other containers.
         """
-        import _signal  # type: ignore[import-not-found,unused-ignore] # the C module: `signal` builds enums (~10 ms, 0.5 MB) at import
+        import _signal  # type: ignore[import-not-found,unused-ignore] # not signal: bench/README.md "Speed rules"
 
         deadline = time.monotonic() + timeout
         killed = False
@@ -1019,6 +857,6 @@ class CgroupManager:
         (current/limit), ``hugetlb`` (per page size), ``blkio`` (empty lists
         where the kernel gives nothing).
         """
-        from pyrkt.linux.cgroup_stats import stats_v1, stats_v2
+        from pyrkt.linux.cgroups.stats import stats_v1, stats_v2
 
         return stats_v2(self) if self.mode == "v2" else stats_v1(self)
