@@ -10,6 +10,8 @@ the runtime uses this parser: each verb declares its flags as data (a
 
 from __future__ import annotations
 
+from pyrkt.strconv import parse_bool as _parse_bool
+
 
 class UsageError(Exception):
     """A command line that does not fit the verb's flags."""
@@ -37,16 +39,9 @@ class Flag:
         self.default = default
 
 
-_TRUE = {"1", "t", "true", "yes", "y", "on", "T", "TRUE", "True"}
-_FALSE = {"0", "f", "false", "no", "n", "off", "F", "FALSE", "False"}
-
-
 def parse_bool(text: str, name: str) -> bool:
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise UsageError(f"invalid boolean value {text!r} for flag --{name}")
+    """`--NAME=TEXT` of a boolean flag (pyrkt.strconv's spelling); UsageError if it is none."""
+    return _parse_bool(text, f"flag --{name}", UsageError)
 
 
 def flag_value(argv: list[str], i: int, spelled: str, eq: str, inline: str,

@@ -15,6 +15,8 @@ TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annot
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+    from pyrkt.cli.rkt.podargs import Options
+    from pyrkt.pod.grammar import PodSpec
     from pyrkt.pod.store import Pod
 
 
@@ -85,7 +87,7 @@ def fetch_options(opts: GlobalOptions, pull_policy: str):  # type: ignore[no-unt
     return fo(opts, pull_policy)
 
 
-def check_spec(spec: Any, opts: GlobalOptions) -> None:
+def check_spec(spec: PodSpec, cli: Options, opts: GlobalOptions) -> None:
     """Refuse what pyrkt cannot do (one line, exit 254) and apply the global options a pod needs.
 
     Refused, and why: --mds-register with --net=host (the metadata service
@@ -96,8 +98,8 @@ def check_spec(spec: Any, opts: GlobalOptions) -> None:
 
     if spec.mds_register and spec.net == ["host"]:
         raise RktError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
-    if spec.stage1:
-        warn(f"--{spec.stage1[0][0]} ignored: pyrkt has one built-in stage1")
+    if cli.stage1:
+        warn(f"--{cli.stage1[0][0]} ignored: pyrkt has one built-in stage1")
     spec.insecure_seccomp = opts.insecure("seccomp")
     spec.local_config, spec.system_config = opts.local_config, opts.system_config
 
