@@ -18,9 +18,13 @@ class UsageError(Exception):
 
 
 class Flag:
-    """One flag: its names, whether it takes a value, and whether it may repeat."""
+    """One flag: its names, whether it takes a value, and whether it may repeat.
 
-    __slots__ = ("names", "dest", "takes_value", "repeat", "default")
+    `bare`: the value of a value-taking flag that stands alone (`--wait`, not
+    `--wait=30s`), as pflag's NoOptDefVal; None: a value is required.
+    """
+
+    __slots__ = ("names", "dest", "takes_value", "repeat", "default", "bare")
 
     def __init__(
         self,
@@ -29,7 +33,9 @@ class Flag:
         repeat: bool = False,
         default: object = None,
         dest: str | None = None,
+        bare: str | None = None,
     ) -> None:
+        self.bare = bare
         self.names = tuple(n.strip() for n in names.split(","))
         self.dest = dest or self.names[0].replace("-", "_")
         self.takes_value = takes_value
@@ -99,7 +105,9 @@ def parse(
             raise UsageError(f"flag provided but not defined: -{name}")
         flag = known
         value: object
-        if flag.takes_value:
+        if flag.takes_value and flag.bare is not None and not eq:
+            value = flag.bare
+        elif flag.takes_value:
             value, i = flag_value(argv, i, f"-{name}", eq, inline)
         else:
             value = parse_bool(inline, name) if eq else True

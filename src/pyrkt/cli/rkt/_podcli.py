@@ -9,7 +9,7 @@ import sys
 import time
 
 from pyrkt.cli.args import UsageError
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, wrapped
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annotations are strings
 if TYPE_CHECKING:
@@ -37,11 +37,7 @@ def pod_errors(fn: Callable[[GlobalOptions, list[str]], int]) -> Callable[[Globa
         except (GrammarError, PrepareError, Stage1Error, PodError, ImageError) as exc:
             raise RktError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
-    # what functools.wraps copies, without functools (~4 ms of imports with collections on rkt run's path)
-    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
-        setattr(wrapper, name, getattr(fn, name))
-    wrapper.__dict__.update(fn.__dict__, __wrapped__=fn)
-    return wrapper
+    return wrapped(wrapper, fn)
 
 
 def uuids(values: dict[str, Any], rest: list[str]) -> list[str]:
