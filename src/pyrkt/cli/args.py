@@ -5,12 +5,14 @@ runc (urfave/cli) and rkt (cobra/pflag) accept `--flag value`, `--flag=value`,
 these, and put flags before or after positional arguments. argparse handles
 neither the single-dash long form nor stays cheap to build for every verb, so
 the runtime uses this parser: each verb declares its flags as data (a
-`FlagSpec` table) and parsing is one pass over argv.
+`Flag` table) and parsing is one pass over argv. `flag_value` is the one
+reader of a flag's value for every pyrkt command line (this parser, rkt's
+global flags and pod flag table, pyrkt-runtime's fast lane).
+
+No `from __future__ import annotations`: pyrkt-runtime's start and delete
+import this module and little else, and that line is an import too (as is
+`pyrkt.strconv`, imported by the one function that needs it).
 """
-
-from __future__ import annotations
-
-from pyrkt.strconv import parse_bool as _parse_bool
 
 
 class UsageError(Exception):
@@ -47,7 +49,9 @@ class Flag:
 
 def parse_bool(text: str, name: str) -> bool:
     """`--NAME=TEXT` of a boolean flag (pyrkt.strconv's spelling); UsageError if it is none."""
-    return _parse_bool(text, f"flag --{name}", UsageError)
+    from pyrkt.strconv import parse_bool as strconv_bool
+
+    return strconv_bool(text, f"flag --{name}", UsageError)
 
 
 def flag_value(argv: list[str], i: int, spelled: str, eq: str, inline: str,

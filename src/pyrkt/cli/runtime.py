@@ -1,111 +1,92 @@
 """`pyrkt-runtime`: runc's command line over `pyrkt.oci`.
 
-Only argument parsing and output formatting live here. Verbs are a table of
-flag specs and handler names; the handler's module is imported when the verb
-is called, so `state` does not pay for what `create` needs.
-"""
+Only argument parsing and output formatting live here: one parser
+(`pyrkt.cli.args`) over flag tables kept as data (`GLOBAL_FLAGS`, `VERBS`:
+plain tuples, made into Flag objects only for the verb that runs), and one
+handler per verb, whose modules are imported when it is called, so `state`
+does not pay for what `create` needs.
 
-from __future__ import annotations
+Every container costs a `create` (or `run`), a `start` and a `delete`, and a
+Python command pays the interpreter's start (~10 ms here) before anything
+else, so those verbs' paths stay short:
+  - start and delete try `pyrkt.oci.quick` first (built-in modules only, no
+    `os`, no `operations`): a created container's start, a stopped one's
+    delete. Anything else falls back to `operations`, with every message.
+  - create and run start `pyrkt.linux.cgroup_warm` (the early cgroup.procs
+    write) BEFORE they import `operations`, so the kernel's grace period runs
+    during the imports.
+There used to be a second argv parser for these verbs (`runtime_fast`); this
+one, with its tables built lazily, costs about as little (bench/README.md).
+
+Every failure is one line (`_fail`, also to --log); an unexpected exception
+is the last-resort handler's line (`pyrkt.cli.lastresort`). No `from
+__future__ import annotations` here or in `pyrkt.cli.args`: it is an import,
+and start/delete import little else (annotations naming modules that are not
+loaded are strings).
+"""
 
 import sys
 
-from pyrkt.cli.args import Flag, UsageError, parse
+from pyrkt.cli.args import UsageError, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from pyrkt.cli.args import Flag
     from pyrkt.oci.operations import CreateOptions
 
-GLOBAL_FLAGS = (
-    Flag("root", takes_value=True, default=""),  # "": pyrkt.oci.rootless.default_root()
-    Flag("log", takes_value=True, default=""),
-    Flag("log-format", takes_value=True, default="text"),
-    Flag("debug"),
-    Flag("systemd-cgroup"),
-    Flag("rootless", takes_value=True, default="auto"),
-    Flag("criu", takes_value=True),
-    Flag("version, v"),
-    Flag("help, h"),
-)
 
-CREATE_FLAGS = (
-    Flag("bundle, b", takes_value=True, default="."),
-    Flag("pid-file", takes_value=True),
-    Flag("console-socket", takes_value=True),
-    Flag("no-pivot"),
-    Flag("no-new-keyring"),
-    Flag("preserve-fds", takes_value=True, default="0"),
-    Flag("help, h"),
+# The flag tables as data: each flag is Flag's arguments (names, takes_value, repeat, default),
+# made into Flag objects only for the verb being run (`_flags`), so that start or delete builds
+# eleven, not ninety. (V: takes a value; R: and repeats.)
+V, R = True, (True, True)
+GLOBAL_FLAGS = (
+    ("root", V, False, ""),  # "": pyrkt.oci.rootless.default_root()
+    ("log", V, False, ""), ("log-format", V, False, "text"), ("debug",), ("systemd-cgroup",),
+    ("rootless", V, False, "auto"), ("criu", V), ("version, v",), ("help, h",),
 )
+_CREATE = (("bundle, b", V, False, "."), ("pid-file", V), ("console-socket", V), ("no-pivot",), ("no-new-keyring",),
+           ("preserve-fds", V, False, "0"), ("help, h",))
+_HELP = (("help, h",),)
+
+VERBS = {
+    # verb: (flags, handler, usage)
+    "create": (_CREATE, "cmd_create", "create [options] <container-id>"),
+    "run": (_CREATE + (("detach, d",), ("keep",), ("no-subreaper",)), "cmd_run", "run [options] <container-id>"),
+    "start": (_HELP, "cmd_start", "start <container-id>"),
+    "state": (_HELP, "cmd_state", "state <container-id>"),
+    "kill": ((("all, a",),) + _HELP, "cmd_kill", "kill [--all] <container-id> [signal]"),
+    "delete": ((("force, f",),) + _HELP, "cmd_delete", "delete [--force] <container-id>"),
+    "list": ((("format, f", V, False, "table"), ("quiet, q",)) + _HELP, "cmd_list", "list [--format table|json] [--quiet]"),
+    "spec": ((("bundle, b", V, False, ""), ("rootless",)) + _HELP, "cmd_spec", "spec [--bundle DIR] [--rootless]"),
+    "exec": ((("console-socket", V), ("cwd", V), ("env, e", *R), ("tty, t",), ("user, u", V), ("additional-gids, g", *R),
+              ("process, p", V), ("detach, d",), ("pid-file", V), ("process-label", V), ("apparmor", V),
+              ("no-new-privs",), ("cap, c", *R), ("preserve-fds", V, False, "0"), ("cgroup", *R), ("ignore-paused",))
+             + _HELP, "cmd_exec",
+             "exec [options] <container-id> <command> [args...]  |  exec --process FILE <container-id>"),
+    "ps": ((("format, f", V, False, "table"),) + _HELP, "cmd_ps", "ps [--format table|json] <container-id> [ps options]"),
+    "pause": (_HELP, "cmd_pause", "pause <container-id>"),
+    "resume": (_HELP, "cmd_resume", "resume <container-id>"),
+    "update": (tuple((name, V) for name in (
+        "resources, r", "blkio-weight", "cpu-period", "cpu-quota", "cpu-share", "cpu-rt-period", "cpu-rt-runtime",
+        "cpuset-cpus", "cpuset-mems", "kernel-memory", "kernel-memory-tcp", "memory", "memory-reservation",
+        "memory-swap", "pids-limit", "l3-cache-schema", "mem-bw-schema")) + _HELP, "cmd_update",
+        "update [--resources FILE|-] [--memory N] [--cpu-quota N] [--pids-limit N] ... <container-id>"),
+    "events": ((("stats",), ("interval", V, False, "5s")) + _HELP, "cmd_events", "events [--stats] [--interval 5s] <container-id>"),
+    "features": (_HELP, "cmd_features", "features"),
+}
+
+
+def _flags(specs: tuple[tuple[object, ...], ...]) -> tuple["Flag", ...]:
+    """The Flag objects of one table (made when its verb runs)."""
+    from pyrkt.cli.args import Flag
+
+    return tuple(Flag(*spec) for spec in specs)  # type: ignore[arg-type]
+
 
 # runc's verbs that pyrkt-runtime does not offer: named, so that a caller learns why
 NOT_IMPLEMENTED = {
     "checkpoint": "not supported: pyrkt-runtime does not drive CRIU (checkpoint/restore)",
     "restore": "not supported: pyrkt-runtime does not drive CRIU (checkpoint/restore)",
-}
-
-VERBS: dict[str, tuple[tuple[Flag, ...], str, str]] = {
-    # verb: (flags, handler, usage)
-    "create": (CREATE_FLAGS, "cmd_create", "create [options] <container-id>"),
-    "run": (
-        CREATE_FLAGS + (Flag("detach, d"), Flag("keep"), Flag("no-subreaper")),
-        "cmd_run",
-        "run [options] <container-id>",
-    ),
-    "start": ((Flag("help, h"),), "cmd_start", "start <container-id>"),
-    "state": ((Flag("help, h"),), "cmd_state", "state <container-id>"),
-    "kill": ((Flag("all, a"), Flag("help, h")), "cmd_kill", "kill [--all] <container-id> [signal]"),
-    "delete": ((Flag("force, f"), Flag("help, h")), "cmd_delete", "delete [--force] <container-id>"),
-    "list": (
-        (Flag("format, f", takes_value=True, default="table"), Flag("quiet, q"), Flag("help, h")),
-        "cmd_list",
-        "list [--format table|json] [--quiet]",
-    ),
-    "spec": (
-        (Flag("bundle, b", takes_value=True, default=""), Flag("rootless"), Flag("help, h")),
-        "cmd_spec",
-        "spec [--bundle DIR] [--rootless]",
-    ),
-    "exec": (
-        (
-            Flag("console-socket", takes_value=True), Flag("cwd", takes_value=True),
-            Flag("env, e", takes_value=True, repeat=True), Flag("tty, t"), Flag("user, u", takes_value=True),
-            Flag("additional-gids, g", takes_value=True, repeat=True), Flag("process, p", takes_value=True),
-            Flag("detach, d"), Flag("pid-file", takes_value=True), Flag("process-label", takes_value=True),
-            Flag("apparmor", takes_value=True), Flag("no-new-privs"), Flag("cap, c", takes_value=True, repeat=True),
-            Flag("preserve-fds", takes_value=True, default="0"), Flag("cgroup", takes_value=True, repeat=True),
-            Flag("ignore-paused"), Flag("help, h"),
-        ),
-        "cmd_exec",
-        "exec [options] <container-id> <command> [args...]  |  exec --process FILE <container-id>",
-    ),
-    "ps": (
-        (Flag("format, f", takes_value=True, default="table"), Flag("help, h")),
-        "cmd_ps",
-        "ps [--format table|json] <container-id> [ps options]",
-    ),
-    "pause": ((Flag("help, h"),), "cmd_pause", "pause <container-id>"),
-    "resume": ((Flag("help, h"),), "cmd_resume", "resume <container-id>"),
-    "update": (
-        (
-            Flag("resources, r", takes_value=True), Flag("blkio-weight", takes_value=True),
-            Flag("cpu-period", takes_value=True), Flag("cpu-quota", takes_value=True),
-            Flag("cpu-share", takes_value=True), Flag("cpu-rt-period", takes_value=True),
-            Flag("cpu-rt-runtime", takes_value=True), Flag("cpuset-cpus", takes_value=True),
-            Flag("cpuset-mems", takes_value=True), Flag("kernel-memory", takes_value=True),
-            Flag("kernel-memory-tcp", takes_value=True), Flag("memory", takes_value=True),
-            Flag("memory-reservation", takes_value=True), Flag("memory-swap", takes_value=True),
-            Flag("pids-limit", takes_value=True), Flag("l3-cache-schema", takes_value=True),
-            Flag("mem-bw-schema", takes_value=True), Flag("help, h"),
-        ),
-        "cmd_update",
-        "update [--resources FILE|-] [--memory N] [--cpu-quota N] [--pids-limit N] ... <container-id>",
-    ),
-    "events": (
-        (Flag("stats"), Flag("interval", takes_value=True, default="5s"), Flag("help, h")),
-        "cmd_events",
-        "events [--stats] [--interval 5s] <container-id>",
-    ),
-    "features": ((Flag("help, h"),), "cmd_features", "features"),
 }
 
 # verbs whose arguments after the container id are a command line of their own
@@ -190,6 +171,9 @@ def _one_id(args: list[str], verb: str) -> str:
 
 
 def cmd_create(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.linux import cgroup_warm
+
+    cgroup_warm.start()  # before the imports of operations: the grace period runs while they load
     from pyrkt.oci import operations as ops
 
     container_id = _one_id(args, "create")
@@ -197,7 +181,7 @@ def cmd_create(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     return 0
 
 
-def _create_options(flags: dict[str, object], systemd: bool) -> CreateOptions:
+def _create_options(flags: dict[str, object], systemd: bool) -> "CreateOptions":
     from pyrkt.oci.operations import CreateOptions
 
     try:
@@ -220,16 +204,36 @@ def _create_options(flags: dict[str, object], systemd: bool) -> CreateOptions:
 
 
 def cmd_run(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    from pyrkt.linux import cgroup_warm
+
+    cgroup_warm.start()  # as create's
     from pyrkt.oci import operations as ops
 
     container_id = _one_id(args, "run")
     return ops.run(ctx.root, container_id, _create_options(flags, ctx.systemd_cgroup), detach=bool(flags["detach"]), keep=bool(flags["keep"]))
 
 
+def _quick(ctx: Context, verb: str, container_id: str) -> int | None:
+    """start/delete's plain case through `pyrkt.oci.quick` (built-in modules only): 0 or 1 when it was
+    done there, None when the full implementation must do it."""
+    from pyrkt.oci import quick
+
+    try:
+        done = quick.start(ctx.root, container_id) if verb == "start" else quick.delete(ctx.root, container_id)
+    except quick.QuickFailure as exc:  # committed, then failed: final
+        _fail(ctx, str(exc))
+        return 1
+    return 0 if done else None
+
+
 def cmd_start(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+    container_id = _one_id(args, "start")
+    code = _quick(ctx, "start", container_id)
+    if code is not None:
+        return code
     from pyrkt.oci import operations as ops
 
-    ops.start(ctx.root, _one_id(args, "start"))
+    ops.start(ctx.root, container_id)
     return 0
 
 
@@ -254,12 +258,16 @@ def cmd_kill(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
 
 
 def cmd_delete(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
-    from pyrkt.oci import operations as ops
-
     if not args:
         raise UsageError('"delete" requires at least 1 argument: the container id')
     for container_id in args:
-        ops.delete(ctx.root, container_id, force=bool(flags["force"]))
+        code = _quick(ctx, "delete", container_id)  # a stopped container: the same with or without --force
+        if code == 1:
+            return 1
+        if code is None:
+            from pyrkt.oci import operations as ops
+
+            ops.delete(ctx.root, container_id, force=bool(flags["force"]))
     return 0
 
 
@@ -391,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     ctx: Context | None = None
     verb = ""
     try:
-        gflags, rest = parse(argv, GLOBAL_FLAGS, interspersed=False)
+        gflags, rest = parse(argv, _flags(GLOBAL_FLAGS), interspersed=False)
         if gflags["rootless"] != "auto":
             from pyrkt.oci import rootless
 
@@ -429,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"{verb}: {NOT_IMPLEMENTED[verb]}")
             raise UsageError(f"no such command: {verb}")
         flags_spec, handler, usage = spec
-        flags, args = parse(verb_args, flags_spec, interspersed=verb not in NOT_INTERSPERSED)
+        flags, args = parse(verb_args, _flags(flags_spec), interspersed=verb not in NOT_INTERSPERSED)
         if flags.get("help"):
             print(f"usage: pyrkt-runtime {usage}")
             return 0
