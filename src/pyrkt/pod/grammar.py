@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from pyrkt.image.reference import is_ac_name
 from pyrkt.records import dataclass, field
-from pyrkt.strconv import parse_bool as _parse_bool
 
 # `re` is imported by the few parsers that need it: rkt run's common path needs none,
 # and importing re (with enum, functools, collections) costs ~6 ms of every run
@@ -24,7 +23,9 @@ class GrammarError(ValueError):
 
 def parse_bool(text: str, what: str) -> bool:
     """A BOOL value (pyrkt.strconv's spelling); GrammarError if it is none."""
-    return _parse_bool(text, what, GrammarError)
+    from pyrkt.strconv import parse_bool as strconv_bool  # when a boolean is given: rarely on rkt run's path
+
+    return strconv_bool(text, what, GrammarError)
 
 
 def check_ac_name(name: str, what: str) -> str:
