@@ -31,7 +31,7 @@ def test_names_are_unique_and_cli_only_values_are_not_in_the_pod() -> None:
 def test_help_lists_exactly_the_flags_the_command_takes(command: str) -> None:
     text = podargs.usage(command)
     for row in podargs.FLAGS:
-        taken = row.rp if command == "run-prepared" else command in podargs._COMMANDS[row.scope]
+        taken = row.rp if command == "run-prepared" else command in podargs.SCOPE_COMMANDS[row.scope]
         spelled = f"--{row.names[0]}" + ("=" if row.takes_value else "\n")
         assert (spelled in text) == taken, (command, row.names[0])
         if not taken:

@@ -55,7 +55,7 @@ APP, POD, RUN, PREPARE = "app", "pod", "run", "prepare"
 ONE, MANY, LIST = "one", "many", "list"
 
 # scope -> the commands that take a flag of it
-_COMMANDS = {APP: ("run", "prepare"), POD: ("run", "prepare"), RUN: ("run",), PREPARE: ("prepare",)}
+SCOPE_COMMANDS = {APP: ("run", "prepare"), POD: ("run", "prepare"), RUN: ("run",), PREPARE: ("prepare",)}
 
 
 class Options:
@@ -259,7 +259,7 @@ def _store(target: object, row: Row, value: object) -> None:
 
 def _row(name: str, command: str) -> Row:
     row = BY_NAME.get(name)
-    if row is None or (not row.rp if command == "run-prepared" else command not in _COMMANDS[row.scope]):
+    if row is None or (not row.rp if command == "run-prepared" else command not in SCOPE_COMMANDS[row.scope]):
         raise GrammarError(f"unknown flag: --{name}")
     return row
 
@@ -306,9 +306,9 @@ def parse(argv: list[str], command: str = "run") -> tuple[PodSpec, Options, list
         flag = f"--{name}"
         if row.takes_value:
             text, i = flag_value(argv, i, flag, eq, inline, GrammarError)
-        else:
-            text = inline if eq else "true"
-        value = row.parse(text, flag)
+            value = row.parse(text, flag)
+        else:  # a boolean: true alone, or what follows its `=`
+            value = row.parse(inline, flag) if eq else True
         given.add(row.dest)
         if row.scope != APP:
             _store(opts if row.cli else pod, row, value)
@@ -381,7 +381,7 @@ def usage(command: str) -> str:
     synopsis, what = _USAGES[command]
     if command == "run-prepared":
         return f"Usage: {synopsis}\n\n{what}\n\nFlags:\n{_lines([r for r in FLAGS if r.rp])}\n"
-    pod = [r for r in FLAGS if r.scope != APP and command in _COMMANDS[r.scope]]
+    pod = [r for r in FLAGS if r.scope != APP and command in SCOPE_COMMANDS[r.scope]]
     app = [r for r in FLAGS if r.scope == APP]
     return (f"Usage: {synopsis}\n\n{what}\n\nPod flags (anywhere before --):\n{_lines(pod)}\n\n"
             f"Per-app flags (after the image they apply to; --mount before the first image: every app):\n{_lines(app)}\n")
