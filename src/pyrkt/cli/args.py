@@ -11,7 +11,8 @@ global flags and pod flag table, pyrkt-runtime's fast lane).
 
 No `from __future__ import annotations`: pyrkt-runtime's start and delete
 import this module and little else, and that line is an import too (as is
-`pyrkt.strconv`, imported by the one function that needs it).
+`pyrkt.strconv`, imported by the one function that needs it); the generic
+annotations are strings instead, which are not evaluated at definition.
 """
 
 
@@ -54,8 +55,8 @@ def parse_bool(text: str, name: str) -> bool:
     return strconv_bool(text, f"flag --{name}", UsageError)
 
 
-def flag_value(argv: list[str], i: int, spelled: str, eq: str, inline: str,
-               error: type[Exception] = UsageError) -> tuple[str, int]:
+def flag_value(argv: "list[str]", i: int, spelled: str, eq: str, inline: str,
+               error: "type[Exception]" = UsageError) -> "tuple[str, int]":
     """The value of a value-taking flag that stood at argv[i-1], and the index to go on from.
 
     What follows its `=` if it had one (`eq`/`inline` from `partition("=")`),
@@ -70,10 +71,10 @@ def flag_value(argv: list[str], i: int, spelled: str, eq: str, inline: str,
 
 
 def parse(
-    argv: list[str],
-    flags: tuple[Flag, ...],
+    argv: "list[str]",
+    flags: "tuple[Flag, ...]",
     interspersed: bool = True,
-) -> tuple[dict[str, object], list[str]]:
+) -> "tuple[dict[str, object], list[str]]":
     """Split argv into flag values (by dest) and positional arguments.
 
     With `interspersed`, flags may follow positional arguments; `--` ends flag

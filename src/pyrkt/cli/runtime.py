@@ -17,14 +17,17 @@ else, so those verbs' paths stay short:
   - create and run start `pyrkt.linux.cgroup_warm` (the early cgroup.procs
     write) BEFORE they import `operations`, so the kernel's grace period runs
     during the imports.
-There used to be a second argv parser for these verbs (`runtime_fast`); this
-one, with its tables built lazily, costs about as little (bench/README.md).
+There used to be a second argv parser for these verbs (`runtime_fast`). One
+parser costs a little more: `pyrkt.cli.args` is one module more to load, and
+this module is larger (callgrind, per command: start 19.65M -> 20.3M
+instructions, delete 18.8M -> 19.7M, the interpreter's start included).
 
 Every failure is one line (`_fail`, also to --log); an unexpected exception
 is the last-resort handler's line (`pyrkt.cli.lastresort`). No `from
 __future__ import annotations` here or in `pyrkt.cli.args`: it is an import,
 and start/delete import little else (annotations naming modules that are not
-loaded are strings).
+loaded are strings, and so are the generic ones of the functions: evaluated at
+definition otherwise, they cost as much as a table).
 """
 
 import sys
@@ -37,52 +40,53 @@ if TYPE_CHECKING:
     from pyrkt.oci.operations import CreateOptions
 
 
-# The flag tables as data: each flag is Flag's arguments (names, takes_value, repeat, default),
-# made into Flag objects only for the verb being run (`_flags`), so that start or delete builds
-# eleven, not ninety. (V: takes a value; R: and repeats.)
-V, R = True, (True, True)
+# The flag tables as data: each flag is Flag's arguments (names, takes_value, repeat, default), all
+# literals, so each table is one constant of the compiled module, made into Flag objects only for
+# the verb being run (`_flags`, which adds -h/--help): start or delete builds eleven, not ninety.
 GLOBAL_FLAGS = (
-    ("root", V, False, ""),  # "": pyrkt.oci.rootless.default_root()
-    ("log", V, False, ""), ("log-format", V, False, "text"), ("debug",), ("systemd-cgroup",),
-    ("rootless", V, False, "auto"), ("criu", V), ("version, v",), ("help, h",),
+    ("root", True, False, ""),  # "": pyrkt.oci.rootless.default_root()
+    ("log", True, False, ""), ("log-format", True, False, "text"), ("debug",), ("systemd-cgroup",),
+    ("rootless", True, False, "auto"), ("criu", True), ("version, v",),
 )
-_CREATE = (("bundle, b", V, False, "."), ("pid-file", V), ("console-socket", V), ("no-pivot",), ("no-new-keyring",),
-           ("preserve-fds", V, False, "0"), ("help, h",))
-_HELP = (("help, h",),)
 
 VERBS = {
     # verb: (flags, handler, usage)
-    "create": (_CREATE, "cmd_create", "create [options] <container-id>"),
-    "run": (_CREATE + (("detach, d",), ("keep",), ("no-subreaper",)), "cmd_run", "run [options] <container-id>"),
-    "start": (_HELP, "cmd_start", "start <container-id>"),
-    "state": (_HELP, "cmd_state", "state <container-id>"),
-    "kill": ((("all, a",),) + _HELP, "cmd_kill", "kill [--all] <container-id> [signal]"),
-    "delete": ((("force, f",),) + _HELP, "cmd_delete", "delete [--force] <container-id>"),
-    "list": ((("format, f", V, False, "table"), ("quiet, q",)) + _HELP, "cmd_list", "list [--format table|json] [--quiet]"),
-    "spec": ((("bundle, b", V, False, ""), ("rootless",)) + _HELP, "cmd_spec", "spec [--bundle DIR] [--rootless]"),
-    "exec": ((("console-socket", V), ("cwd", V), ("env, e", *R), ("tty, t",), ("user, u", V), ("additional-gids, g", *R),
-              ("process, p", V), ("detach, d",), ("pid-file", V), ("process-label", V), ("apparmor", V),
-              ("no-new-privs",), ("cap, c", *R), ("preserve-fds", V, False, "0"), ("cgroup", *R), ("ignore-paused",))
-             + _HELP, "cmd_exec",
-             "exec [options] <container-id> <command> [args...]  |  exec --process FILE <container-id>"),
-    "ps": ((("format, f", V, False, "table"),) + _HELP, "cmd_ps", "ps [--format table|json] <container-id> [ps options]"),
-    "pause": (_HELP, "cmd_pause", "pause <container-id>"),
-    "resume": (_HELP, "cmd_resume", "resume <container-id>"),
-    "update": (tuple((name, V) for name in (
-        "resources, r", "blkio-weight", "cpu-period", "cpu-quota", "cpu-share", "cpu-rt-period", "cpu-rt-runtime",
-        "cpuset-cpus", "cpuset-mems", "kernel-memory", "kernel-memory-tcp", "memory", "memory-reservation",
-        "memory-swap", "pids-limit", "l3-cache-schema", "mem-bw-schema")) + _HELP, "cmd_update",
-        "update [--resources FILE|-] [--memory N] [--cpu-quota N] [--pids-limit N] ... <container-id>"),
-    "events": ((("stats",), ("interval", V, False, "5s")) + _HELP, "cmd_events", "events [--stats] [--interval 5s] <container-id>"),
-    "features": (_HELP, "cmd_features", "features"),
+    "create": ((("bundle, b", True, False, "."), ("pid-file", True), ("console-socket", True), ("no-pivot",),
+                ("no-new-keyring",), ("preserve-fds", True, False, "0")),
+               "cmd_create", "create [options] <container-id>"),
+    "run": ((("bundle, b", True, False, "."), ("pid-file", True), ("console-socket", True), ("no-pivot",),
+             ("no-new-keyring",), ("preserve-fds", True, False, "0"), ("detach, d",), ("keep",), ("no-subreaper",)),
+            "cmd_run", "run [options] <container-id>"),
+    "start": ((), "cmd_start", "start <container-id>"),
+    "state": ((), "cmd_state", "state <container-id>"),
+    "kill": ((("all, a",),), "cmd_kill", "kill [--all] <container-id> [signal]"),
+    "delete": ((("force, f",),), "cmd_delete", "delete [--force] <container-id>"),
+    "list": ((("format, f", True, False, "table"), ("quiet, q",)), "cmd_list", "list [--format table|json] [--quiet]"),
+    "spec": ((("bundle, b", True, False, ""), ("rootless",)), "cmd_spec", "spec [--bundle DIR] [--rootless]"),
+    "exec": ((("console-socket", True), ("cwd", True), ("env, e", True, True), ("tty, t",), ("user, u", True),
+              ("additional-gids, g", True, True), ("process, p", True), ("detach, d",), ("pid-file", True),
+              ("process-label", True), ("apparmor", True), ("no-new-privs",), ("cap, c", True, True),
+              ("preserve-fds", True, False, "0"), ("cgroup", True, True), ("ignore-paused",)),
+             "cmd_exec", "exec [options] <container-id> <command> [args...]  |  exec --process FILE <container-id>"),
+    "ps": ((("format, f", True, False, "table"),), "cmd_ps", "ps [--format table|json] <container-id> [ps options]"),
+    "pause": ((), "cmd_pause", "pause <container-id>"),
+    "resume": ((), "cmd_resume", "resume <container-id>"),
+    "update": ((("resources, r", True), ("blkio-weight", True), ("cpu-period", True), ("cpu-quota", True),
+                ("cpu-share", True), ("cpu-rt-period", True), ("cpu-rt-runtime", True), ("cpuset-cpus", True),
+                ("cpuset-mems", True), ("kernel-memory", True), ("kernel-memory-tcp", True), ("memory", True),
+                ("memory-reservation", True), ("memory-swap", True), ("pids-limit", True),
+                ("l3-cache-schema", True), ("mem-bw-schema", True)),
+               "cmd_update", "update [--resources FILE|-] [--memory N] [--cpu-quota N] [--pids-limit N] ... <container-id>"),
+    "events": ((("stats",), ("interval", True, False, "5s")), "cmd_events", "events [--stats] [--interval 5s] <container-id>"),
+    "features": ((), "cmd_features", "features"),
 }
 
 
-def _flags(specs: tuple[tuple[object, ...], ...]) -> tuple["Flag", ...]:
-    """The Flag objects of one table (made when its verb runs)."""
+def _flags(specs: "tuple[tuple[object, ...], ...]") -> "tuple[Flag, ...]":
+    """The Flag objects of one table, with -h/--help (made when its verb runs)."""
     from pyrkt.cli.args import Flag
 
-    return tuple(Flag(*spec) for spec in specs)  # type: ignore[arg-type]
+    return tuple(Flag(*spec) for spec in specs + (("help, h",),))  # type: ignore[arg-type]
 
 
 # runc's verbs that pyrkt-runtime does not offer: named, so that a caller learns why
@@ -137,7 +141,7 @@ class Context:
         self.systemd_cgroup = systemd_cgroup
 
 
-def _log(ctx: Context | None, level: str, message: str, stderr: bool = False) -> None:
+def _log(ctx: "Context | None", level: str, message: str, stderr: bool = False) -> None:
     """One line to --log (level "": only create the file); with stderr=True, there when no --log is given."""
     if ctx is None or not (ctx.log or stderr):
         return
@@ -166,13 +170,13 @@ def _log(ctx: Context | None, level: str, message: str, stderr: bool = False) ->
         pass
 
 
-def _one_id(args: list[str], verb: str) -> str:
+def _one_id(args: "list[str]", verb: str) -> str:
     if len(args) != 1:
         raise UsageError(f'"{verb}" requires exactly 1 argument: the container id')
     return args[0]
 
 
-def cmd_create(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+def cmd_create(ctx: Context, flags: "dict[str, object]", args: "list[str]") -> int:
     from pyrkt.linux import cgroup_warm
 
     cgroup_warm.start()  # before the imports of operations: the grace period runs while they load
@@ -183,7 +187,7 @@ def cmd_create(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     return 0
 
 
-def _create_options(flags: dict[str, object], systemd: bool) -> "CreateOptions":
+def _create_options(flags: "dict[str, object]", systemd: bool) -> "CreateOptions":
     from pyrkt.oci.operations import CreateOptions
 
     try:
@@ -205,7 +209,7 @@ def _create_options(flags: dict[str, object], systemd: bool) -> "CreateOptions":
     )
 
 
-def cmd_run(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+def cmd_run(ctx: Context, flags: "dict[str, object]", args: "list[str]") -> int:
     from pyrkt.linux import cgroup_warm
 
     cgroup_warm.start()  # as create's
@@ -215,7 +219,7 @@ def cmd_run(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     return ops.run(ctx.root, container_id, _create_options(flags, ctx.systemd_cgroup), detach=bool(flags["detach"]), keep=bool(flags["keep"]))
 
 
-def _quick(ctx: Context, verb: str, container_id: str) -> int | None:
+def _quick(ctx: Context, verb: str, container_id: str) -> "int | None":
     """start/delete's plain case through `pyrkt.oci.quick` (built-in modules only): 0 or 1 when it was
     done there, None when the full implementation must do it."""
     from pyrkt.oci import quick
@@ -228,7 +232,7 @@ def _quick(ctx: Context, verb: str, container_id: str) -> int | None:
     return 0 if done else None
 
 
-def cmd_start(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+def cmd_start(ctx: Context, flags: "dict[str, object]", args: "list[str]") -> int:
     container_id = _one_id(args, "start")
     code = _quick(ctx, "start", container_id)
     if code is not None:
@@ -239,7 +243,7 @@ def cmd_start(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     return 0
 
 
-def cmd_delete(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
+def cmd_delete(ctx: Context, flags: "dict[str, object]", args: "list[str]") -> int:
     if not args:
         raise UsageError('"delete" requires at least 1 argument: the container id')
     for container_id in args:
@@ -253,7 +257,7 @@ def cmd_delete(ctx: Context, flags: dict[str, object], args: list[str]) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: "list[str] | None" = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ctx: Context | None = None
     verb = ""
@@ -328,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         return 255 if verb == "exec" else 1  # runc: exec's own failures are 255; the process's status passes through
 
 
-def _fail(ctx: Context | None, message: str) -> None:
+def _fail(ctx: "Context | None", message: str) -> None:
     _log(ctx, "error", message)
     try:
         sys.stderr.write(f"pyrkt-runtime: {message}\n")
