@@ -32,10 +32,8 @@ from pathlib import Path
 # name: fast entry point "module:function" tried before the script's own entry
 # point; it returns None when it did not handle the command. One row per script
 # that has one.
-FAST: dict[str, str] = {
-    # the hot verbs' plain case, without `os` or the flag tables
-    "pyrkt-runtime": "pyrkt.cli.runtime_fast:fast_main",
-}
+# (pyrkt-runtime has none: its fast lane is the first thing `pyrkt.cli.runtime:main` tries.)
+FAST: dict[str, str] = {}
 
 # name: "module:function" of a launcher that is not in [project.scripts]
 EXTRA: dict[str, str] = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pyrkt.image.appc import App, ImageManifest, MountPoint
+from pyrkt.cli.rkt.podargs import parse, parse_pod_args
 from pyrkt.pod.grammar import (GrammarError, Mount, Volume, parse_cpu, parse_duration, parse_env_file, parse_mount,
-                               parse_pod_args, parse_quantity, parse_seccomp, parse_volume)
+                               parse_quantity, parse_seccomp, parse_volume)
 from pyrkt.pod.prepare import PrepareError, ResolvedImage, merge_env, plan
 from pyrkt.pod.store import STATE_TABLE, TRANSITIONS, state_of
 
@@ -65,7 +66,8 @@ def test_grammar_errors(argv: list[str], msg: str) -> None:
 
 
 def test_prepare_only_and_run_only_flags() -> None:
-    assert parse_pod_args(["--quiet", "a"], "prepare").quiet
+    parsed = parse(["--quiet", "a"], "prepare")
+    assert parsed is not None and parsed[1].quiet
     with pytest.raises(GrammarError):
         parse_pod_args(["--quiet", "a"], "run")
     with pytest.raises(GrammarError):

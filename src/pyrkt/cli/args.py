@@ -5,10 +5,15 @@ runc (urfave/cli) and rkt (cobra/pflag) accept `--flag value`, `--flag=value`,
 these, and put flags before or after positional arguments. argparse handles
 neither the single-dash long form nor stays cheap to build for every verb, so
 the runtime uses this parser: each verb declares its flags as data (a
-`FlagSpec` table) and parsing is one pass over argv.
-"""
+`Flag` table) and parsing is one pass over argv. `flag_value` is the one
+reader of a flag's value for every pyrkt command line (this parser, rkt's
+global flags and pod flag table, pyrkt-runtime's fast lane).
 
-from __future__ import annotations
+No `from __future__ import annotations`: pyrkt-runtime's start and delete
+import this module and little else, and that line is an import too (as is
+`pyrkt.strconv`, imported by the one function that needs it); the generic
+annotations are strings instead, which are not evaluated at definition.
+"""
 
 
 class UsageError(Exception):
@@ -16,9 +21,13 @@ class UsageError(Exception):
 
 
 class Flag:
-    """One flag: its names, whether it takes a value, and whether it may repeat."""
+    """One flag: its names, whether it takes a value, and whether it may repeat.
 
-    __slots__ = ("names", "dest", "takes_value", "repeat", "default")
+    `bare`: the value of a value-taking flag that stands alone (`--wait`, not
+    `--wait=30s`), as pflag's NoOptDefVal; None: a value is required.
+    """
+
+    __slots__ = ("names", "dest", "takes_value", "repeat", "default", "bare")
 
     def __init__(
         self,
@@ -27,7 +36,9 @@ class Flag:
         repeat: bool = False,
         default: object = None,
         dest: str | None = None,
+        bare: str | None = None,
     ) -> None:
+        self.bare = bare
         self.names = tuple(n.strip() for n in names.split(","))
         self.dest = dest or self.names[0].replace("-", "_")
         self.takes_value = takes_value
@@ -37,20 +48,15 @@ class Flag:
         self.default = default
 
 
-_TRUE = {"1", "t", "true", "yes", "y", "on", "T", "TRUE", "True"}
-_FALSE = {"0", "f", "false", "no", "n", "off", "F", "FALSE", "False"}
-
-
 def parse_bool(text: str, name: str) -> bool:
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise UsageError(f"invalid boolean value {text!r} for flag --{name}")
+    """`--NAME=TEXT` of a boolean flag (pyrkt.strconv's spelling); UsageError if it is none."""
+    from pyrkt.strconv import parse_bool as strconv_bool
+
+    return strconv_bool(text, f"flag --{name}", UsageError)
 
 
-def flag_value(argv: list[str], i: int, spelled: str, eq: str, inline: str,
-               error: type[Exception] = UsageError) -> tuple[str, int]:
+def flag_value(argv: "list[str]", i: int, spelled: str, eq: str, inline: str,
+               error: "type[Exception]" = UsageError) -> "tuple[str, int]":
     """The value of a value-taking flag that stood at argv[i-1], and the index to go on from.
 
     What follows its `=` if it had one (`eq`/`inline` from `partition("=")`),
@@ -65,10 +71,10 @@ def flag_value(argv: list[str], i: int, spelled: str, eq: str, inline: str,
 
 
 def parse(
-    argv: list[str],
-    flags: tuple[Flag, ...],
+    argv: "list[str]",
+    flags: "tuple[Flag, ...]",
     interspersed: bool = True,
-) -> tuple[dict[str, object], list[str]]:
+) -> "tuple[dict[str, object], list[str]]":
     """Split argv into flag values (by dest) and positional arguments.
 
     With `interspersed`, flags may follow positional arguments; `--` ends flag
@@ -104,7 +110,9 @@ def parse(
             raise UsageError(f"flag provided but not defined: -{name}")
         flag = known
         value: object
-        if flag.takes_value:
+        if flag.takes_value and flag.bare is not None and not eq:
+            value = flag.bare
+        elif flag.takes_value:
             value, i = flag_value(argv, i, f"-{name}", eq, inline)
         else:
             value = parse_bool(inline, name) if eq else True

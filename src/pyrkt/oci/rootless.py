@@ -66,11 +66,12 @@ def parse_flag(value: str) -> bool | None:
     v = value.strip().lower()
     if v == "auto":
         return None
-    if v in ("true", "1", "t", "yes"):
-        return True
-    if v in ("false", "0", "f", "no"):
-        return False
-    raise ValueError(f"invalid --rootless value {value!r}: use true, false or auto")
+    from pyrkt.strconv import parse_bool  # the one spelling of a boolean on pyrkt's command lines
+
+    try:
+        return parse_bool(v, "--rootless")
+    except ValueError:
+        raise ValueError(f"invalid --rootless value {value!r}: use true, false or auto") from None
 
 
 def default_root() -> str:

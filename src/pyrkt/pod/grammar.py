@@ -1,9 +1,11 @@
-"""The command line of `rkt run`/`rkt prepare`, as pure parsers returning typed values.
+"""What `rkt run`/`rkt prepare` ask for, as typed values, and the parser of each value.
 
-The grammar (rkt's): `[pod flags] IMAGE [per-app flags] [-- ARGS… [---]] IMAGE …`.
-Pod-level flags may stand anywhere before `--`; a per-app flag applies to the
-image before it; a `--mount` before the first image applies to every app.
-`--` starts the preceding image's arguments and `---` ends them.
+`PodSpec` (the pod) and `AppSpec` (one image and its per-app settings), with
+their parts `Volume`, `Mount`, `Seccomp`, are the pod layer's input. Each value
+has its parser here (`parse_volume`, `parse_mount`, `parse_cpu`, …): what a
+volume or a CPU quantity is belongs to the pod layer. Which flag sets which
+value, where a flag may stand and how it repeats is the command line's
+business: the flag table in `pyrkt.cli.rkt.podargs`.
 Nothing here touches the system: every error is a `GrammarError` with one line.
 """
 
@@ -15,20 +17,15 @@ from pyrkt.records import dataclass, field
 # `re` is imported by the few parsers that need it: rkt run's common path needs none,
 # and importing re (with enum, functools, collections) costs ~6 ms of every run
 
-_TRUE = {"1", "t", "true", "yes", "y", "on", "T", "TRUE", "True"}
-_FALSE = {"0", "f", "false", "no", "n", "off", "F", "FALSE", "False"}
-
-
 class GrammarError(ValueError):
     """A bad command line; the message is one line."""
 
 
 def parse_bool(text: str, what: str) -> bool:
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise GrammarError(f"invalid boolean value {text!r} for {what}")
+    """A BOOL value (pyrkt.strconv's spelling); GrammarError if it is none."""
+    from pyrkt.strconv import parse_bool as strconv_bool  # when a boolean is given: rarely on rkt run's path
+
+    return strconv_bool(text, what, GrammarError)
 
 
 def check_ac_name(name: str, what: str) -> str:
@@ -334,231 +331,9 @@ class PodSpec:
     pod_manifest: str | None = None
     mds_register: bool = False
     ports: list[str] = field(default_factory=list)
-    quiet: bool = False
-    logs: bool = False
-    stage1: list[tuple[str, str]] = field(default_factory=list)
     insecure_seccomp: bool = False  # the global --insecure-options=seccomp: no seccomp filter at all
     local_config: str = "/etc/rkt"  # the global --local-config and --system-config: where net.d is
     system_config: str = "/usr/lib/rkt"
-
-
-# pod-level flags: name -> (takes value, repeatable)
-POD_FLAGS: dict[str, tuple[bool, bool]] = {
-    "volume": (True, True), "set-env": (True, True), "set-env-file": (True, True), "inherit-env": (False, False),
-    "interactive": (False, False), "hostname": (True, False), "dns": (True, True), "dns-search": (True, True),
-    "dns-opt": (True, True), "dns-domain": (True, False), "hosts-entry": (True, True), "net": (True, True),
-    "ipc": (True, False), "no-overlay": (False, False), "private-users": (False, False), "pull-policy": (True, False),
-    "uuid-file-save": (True, False), "pod-manifest": (True, False), "mds-register": (False, False),
-    "port": (True, True), "quiet": (False, False), "logs": (False, False),
-    "stage1-url": (True, False), "stage1-path": (True, False), "stage1-name": (True, False),
-    "stage1-hash": (True, False), "stage1-from-dir": (True, False),
-}
-APP_FLAGS: dict[str, bool] = {  # name -> takes value
-    "exec": True, "name": True, "user": True, "group": True, "supplementary-gids": True, "working-dir": True,
-    "readonly-rootfs": False, "mount": True, "environment": True, "user-annotation": True, "user-label": True,
-    "cpu": True, "memory": True, "cpu-shares": True, "caps-retain": True, "caps-remove": True, "seccomp": True,
-    "oom-score-adj": True, "oom-score-adjust": True, "signature": True, "stdin": True, "stdout": True, "stderr": True,
-}
-PREPARE_ONLY = {"quiet"}
-RUN_ONLY = {"interactive", "mds-register", "logs"}
-
-
-def _apply_app_flag(app: AppSpec, name: str, value: str) -> None:
-    if name == "exec":
-        app.exec = value
-    elif name == "name":
-        app.name = check_ac_name(value, "--name")
-    elif name == "user":
-        if not value:
-            raise GrammarError("--user: empty value")
-        app.user = value
-    elif name == "group":
-        if not value:
-            raise GrammarError("--group: empty value")
-        app.group = value
-    elif name == "supplementary-gids":
-        try:
-            app.supplementary_gids = tuple(int(g) for g in value.split(",") if g.strip())
-        except ValueError:
-            raise GrammarError(f"--supplementary-gids: {value!r} is not a list of numbers") from None
-    elif name == "working-dir":
-        if not value.startswith("/"):
-            raise GrammarError(f"--working-dir: {value!r} must be an absolute path")
-        app.working_dir = value
-    elif name == "readonly-rootfs":
-        app.readonly_rootfs = parse_bool(value, "--readonly-rootfs")
-    elif name == "mount":
-        app.mounts.append(parse_mount(value))
-    elif name == "environment":
-        app.environment.append(parse_env_pair(value, "--environment"))
-    elif name == "user-annotation":
-        app.user_annotations.append(parse_env_pair(value, "--user-annotation"))
-    elif name == "user-label":
-        app.user_labels.append(parse_env_pair(value, "--user-label"))
-    elif name == "cpu":
-        app.cpu = parse_cpu(value)
-    elif name == "memory":
-        app.memory = parse_quantity(value, "--memory")
-    elif name == "cpu-shares":
-        try:
-            app.cpu_shares = int(value)
-        except ValueError:
-            raise GrammarError(f"--cpu-shares: {value!r} is not a number") from None
-    elif name == "caps-retain":
-        app.caps_retain = parse_caps(value, "--caps-retain")
-    elif name == "caps-remove":
-        app.caps_remove = parse_caps(value, "--caps-remove")
-    elif name == "seccomp":
-        app.seccomp = parse_seccomp(value)
-    elif name in ("oom-score-adj", "oom-score-adjust"):
-        try:
-            v = int(value)
-        except ValueError:
-            raise GrammarError(f"--{name}: {value!r} is not a number") from None
-        if not -1000 <= v <= 1000:
-            raise GrammarError(f"--{name}: {v} is outside -1000..1000")
-        app.oom_score_adj = v
-    elif name == "signature":
-        app.signature = value
-    elif name in STDIO_MODES:
-        if value not in STDIO_MODES[name]:
-            raise GrammarError(f"--{name}: {value!r} is not one of {', '.join(STDIO_MODES[name])}")
-        setattr(app, name, value)
-    if app.caps_retain is not None and app.caps_remove is not None:
-        raise GrammarError("--caps-retain and --caps-remove cannot be used together")
-
-
-def _apply_net_flag(pod: PodSpec, name: str, value: str) -> None:
-    """--hosts-entry, --net, --port: checked by pyrkt.net.spec's parsers, kept as given."""
-    from pyrkt.net import spec as netspec
-
-    try:
-        if name == "hosts-entry":
-            netspec.parse_hosts_entry(value)
-            pod.hosts_entries.append(value)
-        elif name == "net":
-            netspec.parse_nets([value])
-            pod.net = (pod.net or []) + [n for n in value.split(",") if n]
-            netspec.parse_nets(pod.net)
-        else:
-            netspec.parse_port(value)
-            pod.ports.append(value)
-    except netspec.NetSpecError as exc:
-        raise GrammarError(str(exc)) from None
-
-
-def _apply_pod_flag(pod: PodSpec, name: str, value: str) -> None:
-    if name == "volume":
-        vol = parse_volume(value)
-        if any(v.name == vol.name for v in pod.volumes):
-            raise GrammarError(f"--volume: volume {vol.name!r} given twice")
-        pod.volumes.append(vol)
-    elif name == "set-env":
-        pod.set_env.append(parse_env_pair(value, "--set-env"))
-    elif name == "set-env-file":
-        pod.set_env_files.append(value)
-    elif name == "inherit-env":
-        pod.inherit_env = parse_bool(value, "--inherit-env")
-    elif name == "interactive":
-        pod.interactive = parse_bool(value, "--interactive")
-    elif name == "hostname":
-        pod.hostname = parse_hostname(value)
-    elif name == "dns":
-        pod.dns.append(value)
-    elif name == "dns-search":
-        pod.dns_search.append(value)
-    elif name == "dns-opt":
-        pod.dns_opt.append(value)
-    elif name == "dns-domain":
-        pod.dns_domain = value
-    elif name in ("hosts-entry", "net", "port"):
-        _apply_net_flag(pod, name, value)
-    elif name == "ipc":
-        if value not in ("auto", "private", "parent"):
-            raise GrammarError(f"--ipc: {value!r} is not auto, private or parent")
-        pod.ipc = value
-    elif name == "no-overlay":
-        pod.no_overlay = parse_bool(value, "--no-overlay")
-    elif name == "private-users":
-        pod.private_users = parse_bool(value, "--private-users")
-    elif name == "pull-policy":
-        if value not in ("new", "update", "never"):
-            raise GrammarError(f"--pull-policy: {value!r} is not new, update or never")
-        pod.pull_policy = value
-    elif name == "uuid-file-save":
-        pod.uuid_file_save = value
-    elif name == "pod-manifest":
-        pod.pod_manifest = value
-    elif name == "mds-register":
-        pod.mds_register = parse_bool(value, "--mds-register")
-    elif name == "quiet":
-        pod.quiet = parse_bool(value, "--quiet")
-    elif name == "logs":
-        pod.logs = parse_bool(value, "--logs")
-    elif name.startswith("stage1-"):
-        pod.stage1.append((name, value))
-
-
-def parse_pod_args(argv: list[str], command: str = "run") -> PodSpec:
-    """Parse `rkt run`/`rkt prepare` arguments into a PodSpec."""
-    pod = PodSpec()
-    current: AppSpec | None = None
-    i = 0
-    n = len(argv)
-    while i < n:
-        arg = argv[i]
-        i += 1
-        if arg == "---":
-            raise GrammarError("--- without a preceding IMAGE -- ARGS")
-        if arg == "--":
-            if current is None:
-                raise GrammarError("-- with no image before it")
-            # the app's arguments, up to `---`
-            while i < n and argv[i] != "---":
-                current.args.append(argv[i])
-                i += 1
-            if i < n:
-                i += 1  # skip --- (a trailing one is harmless)
-            continue
-        if arg.startswith("-") and len(arg) > 1:
-            body = arg[2:] if arg.startswith("--") else arg[1:]
-            name, eq, inline = body.partition("=")
-            if name in APP_FLAGS:
-                takes = APP_FLAGS[name]
-            elif name in POD_FLAGS and not (command == "run" and name in PREPARE_ONLY) and not (command != "run" and name in RUN_ONLY):
-                takes = POD_FLAGS[name][0]
-            else:
-                raise GrammarError(f"unknown flag: --{name}")
-            if takes:
-                if eq:
-                    value = inline
-                elif i < n:
-                    value = argv[i]
-                    i += 1
-                else:
-                    raise GrammarError(f"flag needs an argument: --{name}")
-            else:
-                value = inline if eq else "true"
-            if name in APP_FLAGS:
-                if current is None:
-                    if name == "mount":
-                        pod.mounts_all.append(parse_mount(value))
-                        continue
-                    raise GrammarError(f"--{name} must follow an image (it applies to the image before it)")
-                _apply_app_flag(current, name, value)
-            else:
-                _apply_pod_flag(pod, name, value)
-            continue
-        current = AppSpec(image=arg)
-        pod.apps.append(current)
-    if not pod.apps and not pod.pod_manifest:
-        raise GrammarError("at least one image is required")
-    if pod.interactive and len(pod.apps) > 1:
-        raise GrammarError("--interactive can only be used with a single image")
-    names = [a.name for a in pod.apps if a.name]
-    if len(names) != len(set(names)):
-        raise GrammarError("two apps have the same --name")
-    return pod
 
 
 # -- durations (gc, status --wait) --------------------------------------------------

@@ -9,12 +9,14 @@ import sys
 import time
 
 from pyrkt.cli.args import UsageError
-from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, wrapped
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annotations are strings
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+    from pyrkt.cli.rkt.podargs import Options
+    from pyrkt.pod.grammar import PodSpec
     from pyrkt.pod.store import Pod
 
 
@@ -35,11 +37,7 @@ def pod_errors(fn: Callable[[GlobalOptions, list[str]], int]) -> Callable[[Globa
         except (GrammarError, PrepareError, Stage1Error, PodError, ImageError) as exc:
             raise RktError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
 
-    # what functools.wraps copies, without functools (~4 ms of imports with collections on rkt run's path)
-    for name in ("__module__", "__name__", "__qualname__", "__doc__"):
-        setattr(wrapper, name, getattr(fn, name))
-    wrapper.__dict__.update(fn.__dict__, __wrapped__=fn)
-    return wrapper
+    return wrapped(wrapper, fn)
 
 
 def uuids(values: dict[str, Any], rest: list[str]) -> list[str]:
@@ -85,7 +83,7 @@ def fetch_options(opts: GlobalOptions, pull_policy: str):  # type: ignore[no-unt
     return fo(opts, pull_policy)
 
 
-def check_spec(spec: Any, opts: GlobalOptions) -> None:
+def check_spec(spec: PodSpec, cli: Options, opts: GlobalOptions) -> None:
     """Refuse what pyrkt cannot do (one line, exit 254) and apply the global options a pod needs.
 
     Refused, and why: --mds-register with --net=host (the metadata service
@@ -96,8 +94,8 @@ def check_spec(spec: Any, opts: GlobalOptions) -> None:
 
     if spec.mds_register and spec.net == ["host"]:
         raise RktError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
-    if spec.stage1:
-        warn(f"--{spec.stage1[0][0]} ignored: pyrkt has one built-in stage1")
+    if cli.stage1:
+        warn(f"--{cli.stage1[0][0]} ignored: pyrkt has one built-in stage1")
     spec.insecure_seccomp = opts.insecure("seccomp")
     spec.local_config, spec.system_config = opts.local_config, opts.system_config
 

@@ -7,7 +7,11 @@ else on a command's path (grpc is heavy).
 from __future__ import annotations
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt api-service [--listen=ADDR:PORT]
 
@@ -20,11 +24,8 @@ Flags:
 FLAGS = (Flag("listen", takes_value=True, default="localhost:15441"),)
 
 
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, rest = parsed
+@command(FLAGS, USAGE)
+def main(opts: GlobalOptions, values: dict[str, Any], rest: list[str]) -> int:
     if rest:
         raise RktError(f"api-service: unexpected argument {rest[0]!r}")
     try:

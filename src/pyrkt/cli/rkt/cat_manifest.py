@@ -6,7 +6,11 @@ import json
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import out, pod_errors, uuids
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt cat-manifest [--pretty-print=true] UUID
 
@@ -16,12 +20,8 @@ Inspect and print the pod manifest.
 FLAGS = (Flag("pretty-print", takes_value=False, default=True), Flag("uuid-file", takes_value=True))
 
 
-@pod_errors
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, rest = parsed
+@command(FLAGS, USAGE, pod_errors)
+def main(opts: GlobalOptions, values: dict[str, Any], rest: list[str]) -> int:
     ids = uuids(values, rest)
     if len(ids) != 1:
         raise RktError("cat-manifest takes exactly one pod UUID")

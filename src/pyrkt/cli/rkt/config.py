@@ -6,7 +6,11 @@ import json
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import out
-from pyrkt.cli.rkt.common import GlobalOptions, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt config [--pretty-print]
 
@@ -16,11 +20,8 @@ Print configuration for each stage in JSON format.
 FLAGS = (Flag("pretty-print"),)
 
 
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, _ = parsed
+@command(FLAGS, USAGE)
+def main(opts: GlobalOptions, values: dict[str, Any], _args: list[str]) -> int:
     cfg = {"stage0": [
         {"rktVersion": "v1", "rktKind": "paths", "data": opts.dir, "stage1-images": "/usr/lib/rkt/stage1-images"},
         {"rktVersion": "v1", "rktKind": "stage1", "name": "pyrkt/stage1-oci", "version": "builtin", "location": ""},

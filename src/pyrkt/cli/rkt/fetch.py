@@ -10,7 +10,11 @@ import sys
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._imagecli import one_line_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt fetch IMAGE_URL...
 
@@ -47,12 +51,8 @@ def short_id(image_id: str, full: bool, digits: int = 32) -> str:
     return f"{algo}-{hx[:digits]}"
 
 
-@one_line_errors
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, images = parsed
+@command(FLAGS, USAGE, one_line_errors)
+def main(opts: GlobalOptions, values: dict[str, Any], images: list[str]) -> int:
     if not images:
         raise RktError("fetch: at least one image is needed")
     policy = str(values["pull_policy"])

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import out, pod_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt gc [--grace-period=30m0s] [--expire-prepared=24h0m0s] [--mark-only]
 
@@ -16,12 +20,8 @@ FLAGS = (Flag("grace-period", takes_value=True, default="30m"), Flag("expire-pre
          Flag("mark-only"))
 
 
-@pod_errors
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, rest = parsed
+@command(FLAGS, USAGE, pod_errors)
+def main(opts: GlobalOptions, values: dict[str, Any], rest: list[str]) -> int:
     if rest:
         raise RktError("gc takes no arguments")
     from pyrkt.pod.grammar import parse_duration

@@ -10,7 +10,11 @@ import json
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import go_time, humanize, out, pod_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt list [--full] [--no-legend] [--format=json|json-pretty]
 
@@ -49,12 +53,8 @@ def to_json(i) -> dict[str, object]:  # type: ignore[no-untyped-def]
     return d
 
 
-@pod_errors
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, rest = parsed
+@command(FLAGS, USAGE, pod_errors)
+def main(opts: GlobalOptions, values: dict[str, Any], rest: list[str]) -> int:
     if rest:
         raise RktError("list takes no arguments")
     from pyrkt.pod.pods import info

@@ -6,7 +6,11 @@ Parsing only; the service is `pyrkt.service.mds`.
 from __future__ import annotations
 
 from pyrkt.cli.args import Flag
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt metadata-service [--listen-port=PORT]
 
@@ -20,11 +24,8 @@ Flags:
 FLAGS = (Flag("listen-port", takes_value=True, default="18112"),)
 
 
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, rest = parsed
+@command(FLAGS, USAGE)
+def main(opts: GlobalOptions, values: dict[str, Any], rest: list[str]) -> int:
     if rest:
         raise RktError(f"metadata-service: unexpected argument {rest[0]!r}")
     port = str(values["listen_port"])

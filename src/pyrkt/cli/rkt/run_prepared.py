@@ -7,49 +7,26 @@ the same defaults as `rkt run`).
 
 from __future__ import annotations
 
-from typing import Any
-
-from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import pod_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError
 
-USAGE = """Usage: rkt run-prepared [flags] UUID
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
-Run a prepared application pod in rkt.
-
-Flags:
-  --interactive[=BOOL]   the app gets the terminal (one app only)
-  --net=NET[,NET…]       the pod's networks (as rkt run: default, default-restricted, host, none, all,
-                         named networks from <local-config>/net.d, NAME:K=V;K2=V2 for CNI_ARGS)
-  --dns=IP (repeatable, or "host"), --dns-search=DOMAIN, --dns-opt=OPT, --dns-domain=DOMAIN
-  --hostname=NAME        the pod's host name (default rkt-<uuid>, or what prepare was given)
-  --mds-register         register the pod with `rkt metadata-service` (not with --net=host)
-"""
-
-FLAGS = (Flag("interactive"), Flag("net", takes_value=True, repeat=True), Flag("mds-register"),
-         Flag("dns", takes_value=True, repeat=True), Flag("dns-search", takes_value=True, repeat=True),
-         Flag("dns-opt", takes_value=True, repeat=True), Flag("dns-domain", takes_value=True),
-         Flag("hostname", takes_value=True))
+    from pyrkt.pod.grammar import PodSpec
 
 
-def overrides(values: dict[str, Any], opts: GlobalOptions | None = None) -> dict[str, Any]:
-    """runtime.json keys the flags set; only the flags given on the command line override."""
+def overrides(spec: PodSpec, opts: GlobalOptions | None = None) -> dict[str, Any]:
+    """runtime.json keys the flags set; only the flags given on the command line override (the others are unset)."""
     from pyrkt.net.dns import resolv_conf
-    from pyrkt.pod.grammar import GrammarError, PodSpec, _apply_pod_flag
     from pyrkt.pod.pods import _check_networks
     from pyrkt.pod.prepare import PrepareError
 
-    spec = PodSpec()
     try:
-        for name in ("net", "dns", "dns-search", "dns-opt"):
-            for value in values.get(name.replace("-", "_")) or []:
-                _apply_pod_flag(spec, name, str(value))
-        for name in ("hostname", "dns-domain"):
-            if values.get(name.replace("-", "_")) is not None:
-                _apply_pod_flag(spec, name, str(values[name.replace("-", "_")]))
         if spec.net is not None and opts is not None:
             _check_networks(spec.net, opts.local_config, opts.system_config)
-    except (GrammarError, PrepareError) as exc:
+    except PrepareError as exc:
         raise RktError(str(exc)) from None
     out: dict[str, Any] = {}
     if spec.net is not None:
@@ -66,14 +43,17 @@ def overrides(values: dict[str, Any], opts: GlobalOptions | None = None) -> dict
 
 @pod_errors
 def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
+    from pyrkt.cli.rkt import podargs
+
+    parsed = podargs.parse(argv, "run-prepared")
     if parsed is None:
+        print(podargs.usage("run-prepared"))
         return 0
-    values, rest = parsed
+    spec, _, rest, given = parsed
     if len(rest) != 1:
         raise RktError("run-prepared takes exactly one pod UUID")
-    extra = overrides(values, opts)
-    if values["mds_register"]:
+    extra = overrides(spec, opts)
+    if spec.mds_register:
         import json
 
         from pyrkt.pod.store import PodStore
@@ -84,5 +64,5 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
         extra["mds_register"] = True  # registered by the stage1 hook (pyrkt.pod.mds)
     from pyrkt.pod import pods
 
-    interactive = values["interactive"] if any(a.split("=")[0] == "--interactive" for a in argv) else None
+    interactive = spec.interactive if "interactive" in given else None
     return pods.run_prepared(opts.dir, rest[0], interactive=interactive, show_logs=True, overrides=extra)

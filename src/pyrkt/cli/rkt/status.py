@@ -6,7 +6,11 @@ import json
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import go_time, out, pod_errors, uuids
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt status [--wait] [--wait-ready] [--uuid-file=FILE] [--format=json|json-pretty] [--logs] UUID
 
@@ -18,21 +22,13 @@ Flags:
   --logs                   also print each app's output (kept under the pod dir)
 """
 
-FLAGS = (Flag("wait", takes_value=True), Flag("wait-ready", takes_value=True), Flag("uuid-file", takes_value=True),
+# --wait and --wait-ready may stand alone: 0, wait for ever
+FLAGS = (Flag("wait", takes_value=True, bare="0"), Flag("wait-ready", takes_value=True, bare="0"), Flag("uuid-file", takes_value=True),
          Flag("format", takes_value=True, default=""), Flag("logs"))
 
 
-def _preprocess(argv: list[str]) -> list[str]:
-    # --wait and --wait-ready may stand alone (optional value, as pflag's NoOptDefVal)
-    return [a + "=0" if a in ("--wait", "-wait", "--wait-ready", "-wait-ready") else a for a in argv]
-
-
-@pod_errors
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(_preprocess(argv), FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, rest = parsed
+@command(FLAGS, USAGE, pod_errors)
+def main(opts: GlobalOptions, values: dict[str, Any], rest: list[str]) -> int:
     ids = uuids(values, rest)
     if len(ids) != 1:
         raise RktError("status takes exactly one pod UUID")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import each_pod, pod_errors, uuids
-from pyrkt.cli.rkt.common import GlobalOptions, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt stop [--force] [--uuid-file=FILE] UUID ...
 
@@ -14,12 +18,8 @@ Stop a pod: its apps get SIGTERM, then SIGKILL after 10s; --force kills them at 
 FLAGS = (Flag("force"), Flag("uuid-file", takes_value=True))
 
 
-@pod_errors
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, rest = parsed
+@command(FLAGS, USAGE, pod_errors)
+def main(opts: GlobalOptions, values: dict[str, Any], rest: list[str]) -> int:
     from pyrkt.pod.pods import stop
 
     force = bool(values["force"])

@@ -11,7 +11,11 @@ import sys
 
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._imagecli import one_line_errors
-from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.cli.rkt.common import GlobalOptions, RktError, command
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 USAGE = """Usage: rkt trust [--prefix=PREFIX | --root] [--skip-fingerprint-review] [--insecure-allow-http] [PUBKEY ...]
 
@@ -50,12 +54,8 @@ def _read_key(source: str, opts: GlobalOptions, allow_http: bool) -> bytes:
         raise RktError(f"cannot read key {source}: {exc.strerror}") from None
 
 
-@one_line_errors
-def main(opts: GlobalOptions, argv: list[str]) -> int:
-    parsed = parse_flags(argv, FLAGS, USAGE)
-    if parsed is None:
-        return 0
-    values, keys = parsed
+@command(FLAGS, USAGE, one_line_errors)
+def main(opts: GlobalOptions, values: dict[str, Any], keys: list[str]) -> int:
     prefix = values["prefix"]
     root = bool(values["root"])
     if root and prefix:
