@@ -12,6 +12,7 @@ from typing import Any
 from pyrkt.cli.args import Flag
 from pyrkt.cli.rkt._podcli import pod_errors
 from pyrkt.cli.rkt.common import GlobalOptions, RktError, parse_flags
+from pyrkt.pod.plan import RunOverrides
 
 USAGE = """Usage: rkt run-prepared [flags] UUID
 
@@ -32,8 +33,8 @@ FLAGS = (Flag("interactive"), Flag("net", takes_value=True, repeat=True), Flag("
          Flag("hostname", takes_value=True))
 
 
-def overrides(values: dict[str, Any], opts: GlobalOptions | None = None) -> dict[str, Any]:
-    """runtime.json keys the flags set; only the flags given on the command line override."""
+def overrides(values: dict[str, Any], opts: GlobalOptions | None = None, interactive: bool | None = None) -> RunOverrides:
+    """What the flags change of the prepared plan; only the flags given on the command line override."""
     from pyrkt.net.dns import resolv_conf
     from pyrkt.pod.grammar import GrammarError, PodSpec, _apply_pod_flag
     from pyrkt.pod.pods import _check_networks
@@ -51,17 +52,14 @@ def overrides(values: dict[str, Any], opts: GlobalOptions | None = None) -> dict
             _check_networks(spec.net, opts.local_config, opts.system_config)
     except (GrammarError, PrepareError) as exc:
         raise RktError(str(exc)) from None
-    out: dict[str, Any] = {}
-    if spec.net is not None:
-        out["net"] = spec.net
-    if opts is not None:  # the networks are looked up where this command says, as rkt does
-        out["local_config"], out["system_config"] = opts.local_config, opts.system_config
-    if spec.hostname is not None:
-        out["hostname"] = spec.hostname
-    resolv = resolv_conf(spec.dns, spec.dns_search, spec.dns_opt, spec.dns_domain)
-    if resolv is not None:
-        out["resolv"] = resolv
-    return out
+    return RunOverrides(
+        net=None if spec.net is None else tuple(spec.net), hostname=spec.hostname,
+        resolv=resolv_conf(spec.dns, spec.dns_search, spec.dns_opt, spec.dns_domain),
+        # the networks are looked up where this command says, as rkt does
+        local_config=opts.local_config if opts is not None else None,
+        system_config=opts.system_config if opts is not None else None,
+        mds_register=bool(values.get("mds_register")), interactive=interactive,
+    )
 
 
 @pod_errors
@@ -72,17 +70,14 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     values, rest = parsed
     if len(rest) != 1:
         raise RktError("run-prepared takes exactly one pod UUID")
-    extra = overrides(values, opts)
-    if values["mds_register"]:
-        import json
-
-        from pyrkt.pod.store import PodStore
-
-        net = extra.get("net") or json.loads(PodStore(opts.dir).find(rest[0]).read("runtime.json") or "{}").get("net")
-        if net in (["host"], "host"):
-            raise RktError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
-        extra["mds_register"] = True  # registered by the stage1 hook (pyrkt.pod.mds)
+    interactive = values["interactive"] if any(a.split("=")[0] == "--interactive" for a in argv) else None
+    extra = overrides(values, opts, interactive)  # mds_register: registered by the stage1 hook (pyrkt.pod.mds)
     from pyrkt.pod import pods
 
-    interactive = values["interactive"] if any(a.split("=")[0] == "--interactive" for a in argv) else None
-    return pods.run_prepared(opts.dir, rest[0], interactive=interactive, show_logs=True, overrides=extra)
+    if extra.mds_register:
+        from pyrkt.pod.store import PodStore
+
+        net = extra.net or pods.read_plan(PodStore(opts.dir).find(rest[0])).net
+        if net == ("host",):
+            raise RktError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
+    return pods.run_prepared(opts.dir, rest[0], show_logs=True, overrides=extra)
