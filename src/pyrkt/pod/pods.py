@@ -193,12 +193,12 @@ def run_prepared(data_dir: str, uuid: str, show_logs: bool = True, overrides: Ru
         raise PodError(f"pod {pod.uuid} is not prepared (state: {pod.state})")
     if not pod.lock():
         raise PodError(f"pod {pod.uuid} is already being run")
-    pod.move("run")
     try:
-        pod_plan = read_plan(pod)
+        pod_plan = read_plan(pod)  # before the move: a damaged pod stays prepared (gc expires it)
     except PodError:
         pod.unlock()
         raise
+    pod.move("run")
     if overrides is not None:
         pod_plan = overrides.apply(pod_plan)
     return _run_locked(pod, pod_plan, show_logs)
