@@ -21,10 +21,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+    from pyrkt.image.fetch import FetchOptions
     from pyrkt.image.render import RunnableImage
     from pyrkt.pod.plan import PodPlan, RunOverrides
 
     Log = Callable[[str], None]
+    FetchOpts = FetchOptions | Callable[[], FetchOptions]  # a callable: made only when an image is fetched
 
 
 def _loads(text: str) -> Any:
@@ -49,7 +51,7 @@ def _check_networks(values: list[str] | None, local_config: str, system_config: 
         raise PrepareError(str(exc)) from None
 
 
-def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: Any) -> list[RunnableImage]:
+def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts) -> list[RunnableImage]:
     """Each app's image, looked up in the store once (fetched first if the pull policy says so)."""
     from pyrkt.image.errors import ImageError
     from pyrkt.image.render import runnable
@@ -96,12 +98,12 @@ def _read_env_files(spec: PodSpec) -> dict[str, str]:
     return out
 
 
-def prepare(data_dir: str, spec: PodSpec, fetch_opts: Any) -> Pod:
+def prepare(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts) -> Pod:
     """Create a pod in embryo, prepare it, leave it prepared (locked by nobody). Returns it."""
     return _prepare(data_dir, spec, fetch_opts, for_run=False)[0]
 
 
-def _prepare(data_dir: str, spec: PodSpec, fetch_opts: Any, for_run: bool) -> tuple[Pod, PodPlan]:
+def _prepare(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts, for_run: bool) -> tuple[Pod, PodPlan]:
     """Prepare a pod; `for_run` (rkt run): straight from prepare/ to run/, locked, nothing fsynced.
 
     Why no fsync for `rkt run`: see `Pod.durable`. Why not through prepared/:
@@ -238,7 +240,7 @@ def _run_locked(pod: Pod, pod_plan: PodPlan, show_logs: bool) -> int:
         pod.unlock()
 
 
-def run(data_dir: str, spec: PodSpec, fetch_opts: Any, show_logs: bool = True) -> int:
+def run(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts, show_logs: bool = True) -> int:
     """rkt run: prepare, then run in the foreground; returns the pod's exit status.
 
     The plan goes to stage1 in memory: runtime.json is written for later

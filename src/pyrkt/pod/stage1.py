@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     import signal
     from typing import Any
 
+    from io import BufferedWriter
+    from socket import socket
+
     from pyrkt.oci.config import Config
     from pyrkt.pod.plan import AppPlan, PodPlan
     from pyrkt.pod.store import Pod
@@ -304,7 +307,7 @@ def write_etc_files(pod_dir: str, plan: PodPlan, net: str, apps_rootfs: list[str
             f.write(resolv)
 
 
-def _supervise(pod_dir: str, created: list[tuple[AppPlan, int]], readers: list[tuple[int, int | None, Any]],
+def _supervise(pod_dir: str, created: list[tuple[AppPlan, int]], readers: list[tuple[int, int | None, BufferedWriter]],
                init_pid: int) -> dict[str, int]:
     """Copy the apps' output to our stdout/stderr and their logs, reap them, write exit codes.
 
@@ -355,10 +358,11 @@ def _supervise(pod_dir: str, created: list[tuple[AppPlan, int]], readers: list[t
                         os.write(dst, data)
                     except OSError:
                         pass
-                pos = log.tell()
-                log.write(data)
-                log.flush()
-                _stamp_log(log.name, pos)
+                if log is not None:
+                    pos = log.tell()
+                    log.write(data)
+                    log.flush()
+                    _stamp_log(log.name, pos)
             while pending:
                 try:
                     pid, status = os.waitpid(-1, os.WNOHANG)
@@ -444,8 +448,8 @@ def run_pod(pod: Pod, plan: PodPlan, net: str, show_logs: bool = True) -> int:
 
     old = {s: signal.signal(s, stop_pod) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     created: list[tuple[AppPlan, int]] = []
-    readers: list[tuple[int, int | None, Any]] = []
-    logs: list[Any] = []
+    readers: list[tuple[int, int | None, BufferedWriter]] = []
+    logs: list[BufferedWriter] = []
     devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     saved = [os.dup(0), os.dup(1), os.dup(2)]
     from pyrkt.pod import interactive
@@ -455,7 +459,7 @@ def run_pod(pod: Pod, plan: PodPlan, net: str, show_logs: bool = True) -> int:
     extra_env: tuple[str, ...] = ()
     ports = [p.to_json() for p in plan.ports]  # the form pyrkt.net takes
     master = -1
-    port_socks: list[Any] = []
+    port_socks: list[socket] = []
     own_pidns = -1
     try:
         if cni:

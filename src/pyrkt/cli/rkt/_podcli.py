@@ -15,6 +15,7 @@ TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annot
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+    from pyrkt.pod.grammar import PodSpec
     from pyrkt.pod.store import Pod
 
 
@@ -85,7 +86,7 @@ def fetch_options(opts: GlobalOptions, pull_policy: str):  # type: ignore[no-unt
     return fo(opts, pull_policy)
 
 
-def check_spec(spec: Any, opts: GlobalOptions) -> None:
+def check_spec(spec: PodSpec, opts: GlobalOptions) -> None:
     """Refuse what pyrkt cannot do (one line, exit 254) and apply the global options a pod needs.
 
     Refused, and why: --mds-register with --net=host (the metadata service
