@@ -155,9 +155,7 @@ def _seccomp(isolators: list[dict[str, Any]], insecure: bool) -> SeccompPlan:
     from pyrkt.pod.seccomp_groups import SeccompSetError, plan_for
 
     try:
-        found = plan_for(isolators, insecure)
-        found.to_oci()  # a bad errno name fails here, at prepare, rather than when the pod runs
-        return found
+        return plan_for(isolators, insecure)  # checks the errno name too: to_oci() cannot fail later
     except SeccompSetError as exc:
         raise PrepareError(str(exc)) from None
 
