@@ -151,3 +151,18 @@ def test_config_json_is_written_for_the_bundle(rkt):  # type: ignore[no-untyped-
         cfg = json.load(f)
     assert cfg["process"]["args"] == ["/bin/true", "arg1"] and cfg["annotations"]["rkt.pod.uuid"] == uuid
     assert cfg["linux"]["cgroupsPath"] == f"/rkt-{uuid}-busybox" and cfg["root"] == {"path": "rootfs", "readonly": False}
+
+
+def test_run_prepared_refused_with_its_flags_stays_prepared(rkt):  # type: ignore[no-untyped-def]
+    """A refusal comes before the pod is moved to run/: it can be run with other flags."""
+    r = rkt("prepare", "--quiet", H, BB, "--exec", "/bin/true", BB, "--name=second", "--exec", "/bin/true")
+    assert r.code == 0, r.err
+    uuid = r.out.strip()
+    for flags, msg in ((["--interactive"], "--interactive can only be used with a single app"),
+                       (["--mds-register"], "--mds-register cannot be used with --net=host")):
+        r = rkt("run-prepared", *flags, uuid)
+        assert r.code == 254 and msg in r.err and len(r.err.strip().splitlines()) == 1, r.err
+        assert "state=prepared" in rkt("status", uuid).out
+    r = rkt("run-prepared", uuid)
+    assert r.code == 0, r.err
+    assert "state=exited" in rkt("status", uuid).out

@@ -195,15 +195,16 @@ def run_prepared(data_dir: str, uuid: str, show_logs: bool = True, overrides: Ru
         raise PodError(f"pod {pod.uuid} is not prepared (state: {pod.state})")
     if not pod.lock():
         raise PodError(f"pod {pod.uuid} is already being run")
-    try:
-        pod_plan = read_plan(pod)  # before the move: a damaged pod stays prepared (gc expires it)
+    try:  # before the move: a damaged pod, or one refused with these flags, stays prepared
+        pod_plan = read_plan(pod)
+        if overrides is not None:
+            pod_plan = overrides.apply(pod_plan)
+        net_mode = _net_mode(pod_plan)
     except PodError:
         pod.unlock()
         raise
     pod.move("run")
-    if overrides is not None:
-        pod_plan = overrides.apply(pod_plan)
-    return _run_locked(pod, pod_plan, show_logs)
+    return _run_locked(pod, pod_plan, net_mode, show_logs)
 
 
 # what stage1 needs of runtime.json, with no default: a file lacking one is damaged
@@ -220,22 +221,29 @@ def read_plan(pod: Pod) -> PodPlan:
         raise PodError(f"pod {pod.uuid}: damaged file {pod.file('runtime.json')}: {exc}") from None
 
 
-def _run_locked(pod: Pod, pod_plan: PodPlan, show_logs: bool) -> int:
+def _net_mode(pod_plan: PodPlan) -> str:
+    """The plan's network mode (host, none or cni: what stage1 does); PodError for what cannot run."""
+    if pod_plan.interactive and len(pod_plan.apps) > 1:
+        raise PodError("--interactive can only be used with a single app")
+    from pyrkt.net.spec import NetSpecError, mode
+
+    try:
+        net_mode = mode(None if pod_plan.net is None else list(pod_plan.net))
+    except NetSpecError as exc:
+        raise PodError(str(exc)) from None
+    if pod_plan.ports and net_mode != "cni":
+        raise PodError(f"--port needs a CNI network: the pod's network is --net={net_mode}")
+    if pod_plan.mds_register and net_mode == "host":
+        raise PodError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
+    return net_mode
+
+
+def _run_locked(pod: Pod, pod_plan: PodPlan, net_mode: str | None, show_logs: bool) -> int:
     """Run a pod in run/ whose lock we hold (released at the end, or on a refusal)."""
     from pyrkt.pod.stage1 import run_pod
 
     try:
-        if pod_plan.interactive and len(pod_plan.apps) > 1:
-            raise PodError("--interactive can only be used with a single app")
-        from pyrkt.net.spec import NetSpecError, mode
-
-        try:
-            net_mode = mode(None if pod_plan.net is None else list(pod_plan.net))  # host, none or cni: what stage1 does
-        except NetSpecError as exc:
-            raise PodError(str(exc)) from None
-        if pod_plan.ports and net_mode != "cni":
-            raise PodError(f"--port needs a CNI network: the pod's network is --net={net_mode}")
-        return run_pod(pod, pod_plan, net_mode, show_logs)
+        return run_pod(pod, pod_plan, net_mode or _net_mode(pod_plan), show_logs)
     finally:
         pod.unlock()
 
@@ -247,7 +255,7 @@ def run(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts, show_logs: bool = T
     readers (enter, export, status tools), never read back here.
     """
     pod, pod_plan = _prepare(data_dir, spec, fetch_opts, for_run=True)  # in run/, still locked by us
-    return _run_locked(pod, pod_plan, show_logs)
+    return _run_locked(pod, pod_plan, None, show_logs)
 
 
 # -- status / list -----------------------------------------------------------

@@ -74,10 +74,5 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     extra = overrides(values, opts, interactive)  # mds_register: registered by the stage1 hook (pyrkt.pod.mds)
     from pyrkt.pod import pods
 
-    if extra.mds_register:
-        from pyrkt.pod.store import PodStore
-
-        net = extra.net or pods.read_plan(PodStore(opts.dir).find(rest[0])).net
-        if net == ("host",):
-            raise RktError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
+    # what the pod cannot run with (--mds-register with --net=host, ...) is refused before it is moved
     return pods.run_prepared(opts.dir, rest[0], show_logs=True, overrides=extra)
