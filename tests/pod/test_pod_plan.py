@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pyrkt.image.appc import App, ImageManifest, MountPoint
+from pyrkt.image.appc import App, ImageManifest, MountPoint, Port
 from pyrkt.image.render import RunnableImage
 from pyrkt.pod.grammar import parse_pod_args
 from pyrkt.pod.plan import AppPlan, PlanError, PodPlan, RunOverrides, seccomp_from_oci
@@ -33,7 +33,7 @@ OLD_RUNTIME = {
                     "readOnly": False, "recursive": True}],
         # no no_new_privileges / stdin / stdout / stderr: files older than those keys
     }],
-    "ports": [{"name": "http", "protocol": "tcp", "containerPort": 80, "hostPort": 8080, "hostIP": None}],
+    "ports": [{"name": "http", "protocol": "tcp", "containerPort": 80, "hostPort": 8080, "hostIP": ""}],
     "local_config": "/etc/rkt", "system_config": "/usr/lib/rkt",
 }
 
@@ -50,7 +50,7 @@ def test_an_older_runtime_json_is_read() -> None:
     assert app.lowerdirs == ("/l0", "/l1") and app.stdin == "null" and app.stdout == "log" and not app.no_new_privileges
     assert app.resources.cpu_quota == 50000 and app.resources.memory_limit is None
     assert app.seccomp == SeccompPlan("retain", ("read", "write"))
-    assert p.ports[0].host_port == 8080 and p.ports[0].host_ip is None
+    assert p.ports[0].host_port == 8080 and p.ports[0].host_ip == ""
     assert app.mounts[0].destination == "/data" and app.mounts[0].recursive
 
 
@@ -63,17 +63,21 @@ def test_to_json_is_the_form_runtime_json_always_had() -> None:
 
 
 def test_plan_round_trip_through_json() -> None:
-    spec = parse_pod_args(["--volume=work,kind=host,source=/opt/work", "--net=host", "--hostname=h", "--dns=9.9.9.9",
+    spec = parse_pod_args(["--volume=work,kind=host,source=/opt/work", "--hostname=h", "--dns=9.9.9.9",
+                           "--port=http:8080", "--port=dns:127.0.0.1:5353",
                            "w", "--cpu=250m", "--memory=64Mi", "--cpu-shares=100", "--caps-remove=CAP_KILL", "--user=12",
                            "--group=34", "--seccomp=mode=remove,errno=EPERM,mkdir,@rkt/default-whitelist",
                            "--mount", "volume=work,target=/extra", "--oom-score-adj=5", "--stdin=stream",
                            "b", "--seccomp=mode=retain,reboot"])
-    images = [_img("example.com/w", mount_points=(MountPoint("cache", "/cache", True),)), _img("example.com/b")]
+    images = [_img("example.com/w", mount_points=(MountPoint("cache", "/cache", True),), ports=(Port("http", "tcp", 80),)),
+              _img("example.com/b", ports=(Port("dns", "udp", 53),))]
     _, p = plan(spec, images, "u", check_paths=False)
     p = replace(p, private_users=UserRange(2_000_000))
     text = json.dumps(p.to_json())
     assert PodPlan.from_json(json.loads(text)) == p
     assert p.apps[0].seccomp.errno == "EPERM" and p.apps[1].seccomp.mode == "retain"
+    assert [(q.name, q.protocol, q.container_port, q.host_port, q.host_ip) for q in p.ports] == \
+        [("http", "tcp", 80, 8080, ""), ("dns", "udp", 53, 5353, "127.0.0.1")]
 
 
 def test_insecure_seccomp_is_no_filter_both_ways() -> None:

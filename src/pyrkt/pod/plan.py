@@ -155,7 +155,7 @@ class PortPlan:
     protocol: str
     container_port: int
     host_port: int
-    host_ip: str | None = None
+    host_ip: str = ""  # "": every address
 
     def to_json(self) -> JSON:
         """The form pyrkt.net.setup takes (and runtime.json holds)."""
@@ -166,7 +166,7 @@ class PortPlan:
     def from_json(cls, value: object, where: str) -> PortPlan:
         obj = _obj(value, where)
         return cls(_str(obj, "name", where), _str(obj, "protocol", where), _int(obj, "containerPort", where),
-                   _int(obj, "hostPort", where), _opt_str(obj, "hostIP", where) or None)
+                   _int(obj, "hostPort", where), _opt_str(obj, "hostIP", where) or "")
 
 
 def seccomp_from_oci(value: object, where: str) -> SeccompPlan:
