@@ -25,7 +25,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from dataclasses import dataclass, field
+    from dataclasses import dataclass, field, replace
 else:
     _MISSING = object()
 
@@ -236,4 +236,14 @@ else:
 
         return wrap if cls is None else wrap(cls)
 
-__all__ = ["dataclass", "field"]
+    def replace(obj, /, **changes):
+        """As `dataclasses.replace`: a copy of a record with some fields changed (frozen plans are updated so)."""
+        for f in obj.__record_fields__:
+            if not f.init:
+                if f.name in changes:
+                    raise ValueError(f"field {f.name} is declared with init=False, it cannot be specified with replace()")
+            elif f.name not in changes:
+                changes[f.name] = getattr(obj, f.name)
+        return obj.__class__(**changes)
+
+__all__ = ["dataclass", "field", "replace"]

@@ -102,3 +102,67 @@ def test_relative_dir(rkt):  # type: ignore[no-untyped-def]
     finally:
         os.chdir(cwd)
     assert r.code == 0, r.err
+
+
+def _prepared(rkt, *args: str) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    r = rkt("prepare", "--quiet", H, BB, *args)
+    assert r.code == 0, r.err
+    uuid = r.out.strip()
+    return uuid, os.path.join(rkt.dir, "pods", "prepared", uuid, "runtime.json")
+
+
+def test_run_prepared_reads_an_older_runtime_json(rkt):  # type: ignore[no-untyped-def]
+    """A pod prepared before runtime.json had the apps' stdio and no_new_privileges keys still runs."""
+    import json
+
+    uuid, path = _prepared(rkt, "--exec", "/bin/sh", "--", "-c", "echo from-old-pod")
+    with open(path) as f:
+        doc = json.load(f)
+    for key in ("stdin", "stdout", "stderr", "no_new_privileges"):
+        del doc["apps"][0][key]
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    r = rkt("run-prepared", uuid)
+    assert r.code == 0 and "from-old-pod" in r.out, r.out + r.err
+
+
+def test_run_prepared_of_a_damaged_plan_is_one_line(rkt):  # type: ignore[no-untyped-def]
+    import json
+
+    uuid, path = _prepared(rkt, "--exec", "/bin/true")
+    with open(path) as f:
+        doc = json.load(f)
+    doc["apps"][0]["lowerdirs"] = "/not-a-list"
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    r = rkt("run-prepared", uuid)
+    assert r.code == 254 and "Traceback" not in r.err, r.err
+    assert r.err.strip().splitlines() == [f"rkt: pod {uuid}: damaged file {path}: apps[0].lowerdirs: not a list"]
+
+
+def test_config_json_is_written_for_the_bundle(rkt):  # type: ignore[no-untyped-def]
+    """create gets the config in memory, but each app's bundle still has the config.json it ran with."""
+    import json
+
+    r = rkt("run", "--uuid-file-save", f"{rkt.dir}/u", H, BB, "--exec", "/bin/true", "--", "arg1")
+    assert r.code == 0, r.err
+    uuid = open(f"{rkt.dir}/u").read()
+    with open(os.path.join(_app_dir(rkt.dir, uuid), "config.json")) as f:
+        cfg = json.load(f)
+    assert cfg["process"]["args"] == ["/bin/true", "arg1"] and cfg["annotations"]["rkt.pod.uuid"] == uuid
+    assert cfg["linux"]["cgroupsPath"] == f"/rkt-{uuid}-busybox" and cfg["root"] == {"path": "rootfs", "readonly": False}
+
+
+def test_run_prepared_refused_with_its_flags_stays_prepared(rkt):  # type: ignore[no-untyped-def]
+    """A refusal comes before the pod is moved to run/: it can be run with other flags."""
+    r = rkt("prepare", "--quiet", H, BB, "--exec", "/bin/true", BB, "--name=second", "--exec", "/bin/true")
+    assert r.code == 0, r.err
+    uuid = r.out.strip()
+    for flags, msg in ((["--interactive"], "--interactive can only be used with a single app"),
+                       (["--mds-register"], "--mds-register cannot be used with --net=host")):
+        r = rkt("run-prepared", *flags, uuid)
+        assert r.code == 254 and msg in r.err and len(r.err.strip().splitlines()) == 1, r.err
+        assert "state=prepared" in rkt("status", uuid).out
+    r = rkt("run-prepared", uuid)
+    assert r.code == 0, r.err
+    assert "state=exited" in rkt("status", uuid).out

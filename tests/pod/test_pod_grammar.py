@@ -8,7 +8,8 @@ from pyrkt.image.appc import App, ImageManifest, MountPoint
 from pyrkt.cli.rkt.podargs import parse, parse_pod_args
 from pyrkt.pod.grammar import (GrammarError, Mount, Volume, parse_cpu, parse_duration, parse_env_file, parse_mount,
                                parse_quantity, parse_seccomp, parse_volume)
-from pyrkt.pod.prepare import PrepareError, ResolvedImage, merge_env, plan
+from pyrkt.image.render import RunnableImage
+from pyrkt.pod.prepare import PrepareError, merge_env, plan
 from pyrkt.pod.store import STATE_TABLE, TRANSITIONS, state_of
 
 
@@ -147,15 +148,17 @@ def test_env_precedence() -> None:
     assert env == {"EXAMPLE_ENV": "hello", "EXAMPLE_OVERRIDE": "ride", "I": "file", "F": "file", "FOO": "bar"}
 
 
-def _img(name: str, **app: object) -> ResolvedImage:
-    return ResolvedImage("sha512-" + "a" * 64, name, ImageManifest(name, app=App(exec=("/bin/run",), **app)), ("/nonexistent",))  # type: ignore[arg-type]
+def _img(name: str, **app: object) -> RunnableImage:
+    manifest = ImageManifest(name, app=App(exec=("/bin/run",), **app))  # type: ignore[arg-type]
+    return RunnableImage("sha512-" + "a" * 64, name, manifest, manifest.app, ("/nonexistent",))
 
 
 def test_plan_volumes_and_implicit_empty() -> None:
     spec = parse_pod_args(["--volume=work,kind=host,source=/opt/work", "w", "b", "--mount", "volume=work,target=/extra"])
     images = [_img("example.com/reduce-worker", mount_points=(MountPoint("work", "/var/lib/work"), MountPoint("cache", "/cache"))),
               _img("example.com/worker-backup", mount_points=(MountPoint("work", "/backup", True),))]
-    manifest, runtime = plan(spec, images, "u", check_paths=False)
+    manifest, pod_plan = plan(spec, images, "u", check_paths=False)
+    runtime = pod_plan.to_json()
     assert [a["name"] for a in manifest["apps"]] == ["reduce-worker", "worker-backup"]
     assert [v["name"] for v in manifest["volumes"]] == ["work", "cache"]  # cache: implicit empty volume
     m0 = {m["destination"]: m for m in runtime["apps"][0]["mounts"]}
@@ -178,8 +181,8 @@ def test_plan_errors() -> None:
 def test_plan_isolators_to_resources() -> None:
     spec = parse_pod_args(["a", "--cpu=500m", "--memory=1Gi", "--cpu-shares=512", "--caps-retain=CAP_NET_ADMIN",
                            "--seccomp=mode=remove,errno=EACCES,mkdir"])
-    _, runtime = plan(spec, [_img("example.com/a")], "u", check_paths=False)
-    app = runtime["apps"][0]
+    _, pod_plan = plan(spec, [_img("example.com/a")], "u", check_paths=False)
+    app = pod_plan.to_json()["apps"][0]
     assert app["resources"] == {"cpu": {"quota": 50000, "period": 100000, "shares": 512}, "memory": {"limit": 2**30}}
     assert app["caps"] == ["CAP_NET_ADMIN"]
     assert app["seccomp"]["defaultAction"] == "SCMP_ACT_ALLOW" and app["seccomp"]["syscalls"][0]["names"] == ["mkdir"]
@@ -188,7 +191,8 @@ def test_plan_isolators_to_resources() -> None:
 
 def test_plan_hosts_and_dns() -> None:
     spec = parse_pod_args(["--hosts-entry=10.0.0.1=db", "--dns=1.1.1.1", "--dns-search=a.b", "a"])
-    _, runtime = plan(spec, [_img("example.com/a")], "u", check_paths=False)
+    _, pod_plan = plan(spec, [_img("example.com/a")], "u", check_paths=False)
+    runtime = pod_plan.to_json()
     assert "10.0.0.1\tdb\n" in runtime["hosts"] and "nameserver 1.1.1.1" in runtime["resolv"] and "search a.b" in runtime["resolv"]
 
 

@@ -120,3 +120,14 @@ def test_inheritance() -> None:
 
     assert repr(Child(0)).endswith(".Child(a=0, b=1, c=2)")
     assert Child(0) != Base(0)
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_replace(frozen: bool) -> None:
+    real, ours = classes(frozen=frozen)
+    for cls, replace in ((real, dataclasses.replace), (ours, records.replace)):
+        a = cls("x", 2, ["t"], note="n")
+        b = replace(a, size=3)
+        assert (b.name, b.size, b.tags, b.note) == ("x", 3, ["t"], "n") and b is not a and a.size == 2
+        with pytest.raises(TypeError):
+            replace(a, nope=1)

@@ -205,7 +205,11 @@ class RunnableImage:
 
 def runnable_image(store: Store, image: str) -> RunnableImage:
     """Resolve `image` (ID, ID prefix or name[:version]), render its layers once, mark it used."""
-    rec = store.resolve(image)
+    return runnable(store, store.resolve(image))
+
+
+def runnable(store: Store, rec: ImageRecord) -> RunnableImage:
+    """An image already resolved (`rkt run` looks each up once): render its layers once, mark it used."""
     manifest = rec.image_manifest
     chain_whitelist = rec.kind == "aci" and any(r.image_manifest.path_whitelist for r in _aci_chain(store, rec))
     if chain_whitelist:

@@ -122,7 +122,12 @@ class ImageRecord:
 
     @property
     def image_manifest(self) -> ImageManifest:
-        return ImageManifest.from_bytes(self.manifest)
+        """Parsed once per record: `rkt run` reads it several times while it renders the image."""
+        cached: ImageManifest | None = self.__dict__.get("_parsed_manifest")
+        if cached is None or self.__dict__.get("_parsed_from") is not self.manifest:
+            cached = ImageManifest.from_bytes(self.manifest)
+            self.__dict__.update(_parsed_manifest=cached, _parsed_from=self.manifest)
+        return cached
 
     @property
     def version(self) -> str | None:

@@ -83,18 +83,22 @@ def _write_atomic(path: str, data: bytes, mode: int = 0o644) -> None:
     os.rename(tmp, path)
 
 
-def create(root: str, container_id: str, opts: CreateOptions, console: socket | None = None) -> ContainerState:
+def create(root: str, container_id: str, opts: CreateOptions, console: socket | None = None,
+           config: Config | None = None) -> ContainerState:
     """Create a container: its init is left blocked before execve, waiting for start.
 
     `console` is an already-connected socket to send the terminal to (used by
     `run` in the foreground); otherwise `opts.console_socket` is connected.
+    `config`: the bundle's config already parsed (rkt's stage1 builds it in
+    memory), so config.json is not read back.
     """
-    sd, state = _create(root, container_id, opts, console)
+    sd, state = _create(root, container_id, opts, console, config)
     sd.close()
     return state
 
 
-def _create(root: str, container_id: str, opts: CreateOptions, console: socket | None) -> tuple[StateDir, ContainerState]:
+def _create(root: str, container_id: str, opts: CreateOptions, console: socket | None,
+            config: Config | None = None) -> tuple[StateDir, ContainerState]:
     """create, returning the container's directory still locked (run starts it under the same lock)."""
     # imported here: start, state, kill and delete need none of them (~2 ms)
     from pyrkt.linux import syscalls as sc
@@ -103,7 +107,7 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
 
     bundle = os.path.abspath(opts.bundle)
     try:
-        cfg = load(bundle)
+        cfg = config if config is not None else load(bundle)
     except ConfigError as exc:
         raise RuntimeFailure(str(exc)) from None
     StateDir(root, container_id)  # validates the id before anything is read or written

@@ -25,6 +25,11 @@ from __future__ import annotations
 
 import os
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrkt.pod.plan import PodPlan
+    from pyrkt.pod.store import Pod
+
 DEFAULT_SOCKET = "/run/rkt/metadata-svc.sock"
 SOCKET_ENV = "PYRKT_MDS_SOCKET"
 
@@ -151,41 +156,37 @@ def unregister(uuid: str) -> None:
         pass
 
 
-def register(pod: object, runtime: dict[str, object], init_pid: int) -> None:
-    """The stage1 hook: register the pod whose init is `init_pid`, give its apps AC_METADATA_URL.
+def register(pod: Pod, plan: PodPlan, net: str, init_pid: int) -> str:
+    """The stage1 hook: register the pod whose init is `init_pid`; returns the apps' AC_METADATA_URL=… entry.
 
     Called once the pod's network namespace has its network (the routes it
-    reads) and before the apps' configs are written.
+    reads) and before the apps' configs are written. `net`: the pod's network mode.
     """
     import json
 
     from pyrkt.pod.stage1 import Stage1Error
 
-    if runtime.get("net") == "host":
+    if net == "host":
         raise Stage1Error("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
     try:
         _request("GET", "/pods", timeout=5)  # is a service there at all: say so before anything else
     except OSError:
         raise Stage1Error(f"--mds-register: no metadata service is listening on {socket_path()} "
                           "(start `rkt metadata-service`, or run without --mds-register)") from None
-    addrs = recorded_addresses(pod.path) or pod_addresses(init_pid)  # type: ignore[attr-defined]
+    addrs = recorded_addresses(pod.path) or pod_addresses(init_pid)
     if addrs is None:
         raise Stage1Error("--mds-register: the pod has no route to the host (it needs a contained network such as the default CNI network)")
     pod_ip, host_ip = addrs
-    manifest = json.loads(pod.read("pod") or "{}")  # type: ignore[attr-defined]
-    apps: list[dict[str, object]] = runtime["apps"]  # type: ignore[assignment]
+    manifest = json.loads(pod.read("pod") or "{}")
     from pyrkt.image.store import Store
 
-    store = Store(pod.store.data_dir)  # type: ignore[attr-defined]
+    store = Store(pod.store.data_dir)
     try:
-        images = {str(a["name"]): json.loads(store.get(str(a["image_id"])).manifest) for a in apps}
+        images = {a.name: json.loads(store.get(a.image_id).manifest) for a in plan.apps}
     finally:
         store.close()
     try:
-        token, port = register_with(pod.uuid, pod_ip, init_pid, manifest, images,  # type: ignore[attr-defined]
-                                    {str(a["name"]): str(a["image_id"]) for a in apps})
+        token, port = register_with(pod.uuid, pod_ip, init_pid, manifest, images, {a.name: a.image_id for a in plan.apps})
     except RegistrationError as exc:
         raise Stage1Error(str(exc)) from None
-    for a in apps:
-        env: list[str] = a["env"]  # type: ignore[assignment]
-        env.append(f"AC_METADATA_URL=http://{host_ip}:{port}/{token}")
+    return f"AC_METADATA_URL=http://{host_ip}:{port}/{token}"

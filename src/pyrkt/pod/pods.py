@@ -12,7 +12,7 @@ import time
 
 from pyrkt import fastjson
 from pyrkt.pod.grammar import GrammarError, PodSpec
-from pyrkt.pod.prepare import PrepareError, ResolvedImage, plan, write_pod_files
+from pyrkt.pod.prepare import PrepareError, plan, write_pod_files
 from pyrkt.pod.store import Pod, PodError, PodStore
 from pyrkt.records import dataclass
 
@@ -21,7 +21,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable
 
+    from pyrkt.image.fetch import FetchOptions
+    from pyrkt.image.render import RunnableImage
+    from pyrkt.pod.plan import PodPlan, RunOverrides
+
     Log = Callable[[str], None]
+    FetchOpts = FetchOptions | Callable[[], FetchOptions]  # a callable: made only when an image is fetched
 
 
 def _loads(text: str) -> Any:
@@ -46,22 +51,23 @@ def _check_networks(values: list[str] | None, local_config: str, system_config: 
         raise PrepareError(str(exc)) from None
 
 
-def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: Any) -> list[ResolvedImage]:
+def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts) -> list[RunnableImage]:
+    """Each app's image, looked up in the store once (fetched first if the pull policy says so)."""
     from pyrkt.image.errors import ImageError
-    from pyrkt.image.render import runnable_image
-    from pyrkt.image.store import Store
+    from pyrkt.image.render import runnable
+    from pyrkt.image.store import ImageRecord, Store
 
     store = Store(data_dir)
     out = []
     try:
         for app in spec.apps:
-            image_id = None
+            rec: ImageRecord | None = None
             if spec.pull_policy != "update":
                 try:
-                    image_id = store.resolve(app.image).id
+                    rec = store.resolve(app.image)
                 except (ImageError, ValueError):
-                    image_id = None
-            if image_id is None:
+                    rec = None
+            if rec is None:
                 if spec.pull_policy == "never":
                     raise PrepareError(f"image {app.image!r} is not in the store (--pull-policy=never)")
                 import gc
@@ -72,9 +78,8 @@ def _resolve_images(data_dir: str, spec: PodSpec, fetch_opts: Any) -> list[Resol
 
                 options = fetch_opts() if callable(fetch_opts) else fetch_opts
                 options.signature = app.signature
-                image_id = Fetcher(store, options).fetch(app.image)
-            ri = runnable_image(store, image_id)
-            out.append(ResolvedImage(ri.image_id, ri.name, ri.manifest, ri.lowerdirs))
+                rec = store.get(Fetcher(store, options).fetch(app.image))
+            out.append(runnable(store, rec))
     except ImageError as exc:
         raise PrepareError(str(exc)) from None
     finally:
@@ -93,12 +98,12 @@ def _read_env_files(spec: PodSpec) -> dict[str, str]:
     return out
 
 
-def prepare(data_dir: str, spec: PodSpec, fetch_opts: Any) -> Pod:
+def prepare(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts) -> Pod:
     """Create a pod in embryo, prepare it, leave it prepared (locked by nobody). Returns it."""
-    return _prepare(data_dir, spec, fetch_opts, for_run=False)
+    return _prepare(data_dir, spec, fetch_opts, for_run=False)[0]
 
 
-def _prepare(data_dir: str, spec: PodSpec, fetch_opts: Any, for_run: bool) -> Pod:
+def _prepare(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts, for_run: bool) -> tuple[Pod, PodPlan]:
     """Prepare a pod; `for_run` (rkt run): straight from prepare/ to run/, locked, nothing fsynced.
 
     Why no fsync for `rkt run`: see `Pod.durable`. Why not through prepared/:
@@ -114,12 +119,12 @@ def _prepare(data_dir: str, spec: PodSpec, fetch_opts: Any, for_run: bool) -> Po
     try:
         pod.move("prepare")
         if spec.pod_manifest:
-            manifest, runtime = _from_pod_manifest(data_dir, spec, pod.uuid)
+            manifest, pod_plan = _from_pod_manifest(data_dir, spec, pod.uuid)
         else:
-            manifest, runtime = plan(spec, images, pod.uuid, dict(os.environ), env_files)
-        write_pod_files(pod, manifest, runtime)
-        if runtime["no_overlay"]:
-            _copy_rootfses(data_dir, pod, runtime)
+            manifest, pod_plan = plan(spec, images, pod.uuid, dict(os.environ), env_files)
+        pod_plan = write_pod_files(pod, manifest, pod_plan, spec.private_users)
+        if pod_plan.no_overlay:
+            _copy_rootfses(data_dir, pod, pod_plan)
         if spec.uuid_file_save:
             with open(spec.uuid_file_save, "w") as f:
                 f.write(pod.uuid)
@@ -128,10 +133,10 @@ def _prepare(data_dir: str, spec: PodSpec, fetch_opts: Any, for_run: bool) -> Po
         # an aborted prepare: gc moves it to garbage and removes it
         pod.unlock()
         raise
-    return pod
+    return pod, pod_plan
 
 
-def _from_pod_manifest(data_dir: str, spec: PodSpec, uuid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _from_pod_manifest(data_dir: str, spec: PodSpec, uuid: str) -> tuple[dict[str, Any], PodPlan]:
     """--pod-manifest: the apps of a given appc pod manifest (only --net, --no-overlay, --interactive apply)."""
     from pyrkt.pod.grammar import AppSpec, Mount, Volume
 
@@ -170,66 +175,87 @@ def _from_pod_manifest(data_dir: str, spec: PodSpec, uuid: str) -> tuple[dict[st
     return plan(sub, images, uuid, dict(os.environ), {})
 
 
-def _copy_rootfses(data_dir: str, pod: Pod, runtime: dict[str, Any]) -> None:
+def _copy_rootfses(data_dir: str, pod: Pod, pod_plan: PodPlan) -> None:
     from pyrkt.image.render import render_flat
     from pyrkt.image.store import Store
 
     store = Store(data_dir)
     try:
-        for app in runtime["apps"]:
-            render_flat(store, store.get(app["image_id"]), pod.file("apps", app["name"], "rootfs"))
+        for app in pod_plan.apps:
+            render_flat(store, store.get(app.image_id), pod.file("apps", app.name, "rootfs"))
     finally:
         store.close()
 
 
-def run_prepared(data_dir: str, uuid: str, interactive: bool | None = None, show_logs: bool = True,
-                 overrides: dict[str, Any] | None = None) -> int:
-    """`overrides`: runtime.json keys set by run-prepared's own flags (net, hostname, resolv)."""
+def run_prepared(data_dir: str, uuid: str, show_logs: bool = True, overrides: RunOverrides | None = None) -> int:
+    """`overrides`: what run-prepared's own flags change (net, hostname, resolv, interactive, ...)."""
     store = PodStore(data_dir)
     pod = store.find(uuid)
     if pod.directory != "prepared":
         raise PodError(f"pod {pod.uuid} is not prepared (state: {pod.state})")
     if not pod.lock():
         raise PodError(f"pod {pod.uuid} is already being run")
+    try:  # before the move: a damaged pod, or one refused with these flags, stays prepared
+        pod_plan = read_plan(pod)
+        if overrides is not None:
+            pod_plan = overrides.apply(pod_plan)
+        net_mode = _net_mode(pod_plan)
+    except PodError:
+        pod.unlock()
+        raise
     pod.move("run")
-    return _run_locked(pod, interactive, show_logs, overrides)
+    return _run_locked(pod, pod_plan, net_mode, show_logs)
 
 
-# what stage1 reads of runtime.json without a default: a file lacking one is damaged
+# what stage1 needs of runtime.json, with no default: a file lacking one is damaged
 RUNTIME_KEYS = ("apps", "net", "interactive", "hostname", "ipc", "no_overlay")
 
 
-def _run_locked(pod: Pod, interactive: bool | None, show_logs: bool, overrides: dict[str, Any] | None = None) -> int:
-    from pyrkt.pod.stage1 import run_pod
+def read_plan(pod: Pod) -> PodPlan:
+    """The plan `rkt prepare` wrote (runtime.json): the only place it is read back; PodError if damaged."""
+    from pyrkt.pod.plan import PlanError, PodPlan
 
-    runtime = pod.read_json("runtime.json", required=RUNTIME_KEYS)
-    runtime.update(overrides or {})
-    if interactive is not None:
-        runtime["interactive"] = interactive
-    if runtime["interactive"] and len(runtime["apps"]) > 1:
+    try:
+        return PodPlan.from_json(pod.read_json("runtime.json", required=RUNTIME_KEYS))
+    except PlanError as exc:
+        raise PodError(f"pod {pod.uuid}: damaged file {pod.file('runtime.json')}: {exc}") from None
+
+
+def _net_mode(pod_plan: PodPlan) -> str:
+    """The plan's network mode (host, none or cni: what stage1 does); PodError for what cannot run."""
+    if pod_plan.interactive and len(pod_plan.apps) > 1:
         raise PodError("--interactive can only be used with a single app")
     from pyrkt.net.spec import NetSpecError, mode
 
     try:
-        values = runtime["net"] if isinstance(runtime["net"], list) or runtime["net"] is None else [runtime["net"]]
-        runtime["net"] = mode(values)  # host, none or cni: what stage1 does
+        net_mode = mode(None if pod_plan.net is None else list(pod_plan.net))
     except NetSpecError as exc:
-        pod.unlock()
         raise PodError(str(exc)) from None
-    runtime["net_values"] = values
-    if runtime.get("ports") and runtime["net"] != "cni":
-        pod.unlock()
-        raise PodError(f"--port needs a CNI network: the pod's network is --net={runtime['net']}")
+    if pod_plan.ports and net_mode != "cni":
+        raise PodError(f"--port needs a CNI network: the pod's network is --net={net_mode}")
+    if pod_plan.mds_register and net_mode == "host":
+        raise PodError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
+    return net_mode
+
+
+def _run_locked(pod: Pod, pod_plan: PodPlan, net_mode: str | None, show_logs: bool) -> int:
+    """Run a pod in run/ whose lock we hold (released at the end, or on a refusal)."""
+    from pyrkt.pod.stage1 import run_pod
+
     try:
-        return run_pod(pod, runtime, show_logs)
+        return run_pod(pod, pod_plan, net_mode or _net_mode(pod_plan), show_logs)
     finally:
         pod.unlock()
 
 
-def run(data_dir: str, spec: PodSpec, fetch_opts: Any, show_logs: bool = True) -> int:
-    """rkt run: prepare, then run in the foreground; returns the pod's exit status."""
-    pod = _prepare(data_dir, spec, fetch_opts, for_run=True)  # in run/, still locked by us
-    return _run_locked(pod, None, show_logs)
+def run(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts, show_logs: bool = True) -> int:
+    """rkt run: prepare, then run in the foreground; returns the pod's exit status.
+
+    The plan goes to stage1 in memory: runtime.json is written for later
+    readers (enter, export, status tools), never read back here.
+    """
+    pod, pod_plan = _prepare(data_dir, spec, fetch_opts, for_run=True)  # in run/, still locked by us
+    return _run_locked(pod, pod_plan, None, show_logs)
 
 
 # -- status / list -----------------------------------------------------------
@@ -509,7 +535,7 @@ def export(data_dir: str, prefix: str, app: str | None, dest: str, overwrite: bo
                       "labels": man_app["image"].get("labels", []), "app": man_app["app"]}
     mounted = False
     if not runtime.get("no_overlay"):
-        mount_overlay(pod.path, a)
+        mount_overlay(pod.path, a["name"], a["lowerdirs"])
         mounted = True
     tmp = f"{dest}.{os.getpid()}.tmp"
     try:

@@ -3,8 +3,8 @@
 `plan()` is pure given the resolved images (tests call it without root): it
 merges the environment in rkt's precedence, fills image mountPoints from
 volumes (or implicit empty volumes), applies per-app overrides, and returns
-the appc pod manifest and the runtime plan. `prepare()` does the I/O: fetch or
-resolve images, create the pod directory, write both files, create volumes.
+the appc pod manifest and the pod's plan (`pyrkt.pod.plan.PodPlan`, the value
+stage1 runs). `write_pod_files` does the I/O: both files, the volumes.
 """
 
 from __future__ import annotations
@@ -13,14 +13,18 @@ import os
 import posixpath
 import time
 
-from pyrkt.image.appc import App, ImageManifest
+from pyrkt.image.appc import App
 from pyrkt import fastjson  # json.dumps' output through _json alone: `import json` pulls in re (~6 ms)
 from pyrkt.pod.grammar import AppSpec, GrammarError, Mount, PodSpec, Volume, check_ac_name, parse_env_file
-from pyrkt.records import dataclass
+from pyrkt.pod.plan import AppPlan, MountPlan, PodPlan, PortPlan, Resources
 
 TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
+
+    from pyrkt.image.render import RunnableImage
+    from pyrkt.pod.seccomp_groups import SeccompPlan
+    from pyrkt.pod.store import Pod
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # appc's default capability set for apps (what rkt grants without --caps-retain)
@@ -32,16 +36,6 @@ DEFAULT_CAPS = (
 
 class PrepareError(Exception):
     """One-line error preparing a pod."""
-
-
-@dataclass(frozen=True)
-class ResolvedImage:
-    """An image ready to run: what `pyrkt.image.render.runnable_image` gives."""
-
-    image_id: str
-    name: str
-    manifest: ImageManifest
-    lowerdirs: tuple[str, ...]
 
 
 def default_app_name(image_name: str) -> str:
@@ -104,7 +98,7 @@ def resolve_user(lowerdirs: tuple[str, ...], user: str, group: str) -> tuple[int
     return one(user, "/etc/passwd", 2, "user"), one(group, "/etc/group", 2, "group")
 
 
-def _resources(app: App, spec: AppSpec) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _resources(app: App, spec: AppSpec) -> tuple[list[dict[str, Any]], Resources]:
     """The app's isolators (image's, overridden by flags) and the OCI linux.resources they give."""
     isolators = {str(i.get("name")): i for i in app.isolators if isinstance(i, dict)}
     if spec.cpu is not None:
@@ -130,20 +124,19 @@ def _resources(app: App, spec: AppSpec) -> tuple[list[dict[str, Any]], dict[str,
         isolators[f"os/linux/seccomp-{spec.seccomp.mode}-set"] = {"name": f"os/linux/seccomp-{spec.seccomp.mode}-set", "value": value}
     from pyrkt.pod.grammar import parse_cpu, parse_quantity
 
-    res: dict[str, Any] = {}
+    quota = period = shares = memory = None
     for name, iso in isolators.items():
         val = iso.get("value")
         try:
             if name == "resource/cpu" and isinstance(val, dict) and val.get("limit"):
-                milli = parse_cpu(str(val["limit"]))
-                res.setdefault("cpu", {}).update(quota=milli * 100, period=100000)
+                quota, period = parse_cpu(str(val["limit"])) * 100, 100000
             elif name == "resource/memory" and isinstance(val, dict) and val.get("limit"):
-                res["memory"] = {"limit": parse_quantity(str(val["limit"]), "memory isolator")}
+                memory = parse_quantity(str(val["limit"]), "memory isolator")
             elif name == "resource/cpu-shares":
-                res.setdefault("cpu", {})["shares"] = int(val)  # type: ignore[arg-type]
+                shares = int(val)  # type: ignore[arg-type]
         except (GrammarError, ValueError, TypeError) as exc:
             raise PrepareError(f"isolator {name}: {exc}") from None
-    return list(isolators.values()), res
+    return list(isolators.values()), Resources(quota, period, shares, memory)
 
 
 def _caps(isolators: list[dict[str, Any]]) -> list[str]:
@@ -157,17 +150,17 @@ def _caps(isolators: list[dict[str, Any]]) -> list[str]:
     return caps
 
 
-def _seccomp(isolators: list[dict[str, Any]], insecure: bool) -> dict[str, Any] | None:
-    """The OCI linux.seccomp of an app: its seccomp isolator's, rkt's default, or none (--insecure-options=seccomp)."""
+def _seccomp(isolators: list[dict[str, Any]], insecure: bool) -> SeccompPlan:
+    """The seccomp filter of an app: its seccomp isolator's, rkt's default, or none (--insecure-options=seccomp)."""
     from pyrkt.pod.seccomp_groups import SeccompSetError, plan_for
 
     try:
-        return plan_for(isolators, insecure).to_oci()
+        return plan_for(isolators, insecure)  # checks the errno name too: to_oci() cannot fail later
     except SeccompSetError as exc:
         raise PrepareError(str(exc)) from None
 
 
-def _implied_nnp(seccomp: dict[str, Any] | None) -> bool:
+def _implied_nnp(seccomp: SeccompPlan) -> bool:
     """no_new_privs for an app with a seccomp filter, so the runtime loads the filter last, right before execve.
 
     systemd (rkt's stage1) applies SystemCallFilter= after setting the app's
@@ -178,12 +171,12 @@ def _implied_nnp(seccomp: dict[str, Any] | None) -> bool:
     would stop the runtime itself. Root apps that keep CAP_SYS_ADMIN lose nothing
     by it: no_new_privs only stops gaining privileges through setuid bits and file caps.
     """
-    return seccomp is not None
+    return seccomp.mode != "none"
 
 
-def plan(spec: PodSpec, images: list[ResolvedImage], uuid: str, parent_env: dict[str, str] | None = None,
-         env_files: dict[str, str] | None = None, check_paths: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(pod manifest, runtime plan) for the pod; raises PrepareError/GrammarError."""
+def plan(spec: PodSpec, images: list[RunnableImage], uuid: str, parent_env: dict[str, str] | None = None,
+         env_files: dict[str, str] | None = None, check_paths: bool = True) -> tuple[dict[str, Any], PodPlan]:
+    """(appc pod manifest, plan) for the pod; raises PrepareError/GrammarError."""
     file_env: list[tuple[str, str]] = []
     for path in spec.set_env_files:
         text = (env_files or {}).get(path)
@@ -196,7 +189,7 @@ def plan(spec: PodSpec, images: list[ResolvedImage], uuid: str, parent_env: dict
             raise PrepareError(f"--volume {v.name}: host source {v.source} does not exist")
     used_names: set[str] = set()
     man_apps: list[dict[str, Any]] = []
-    run_apps: list[dict[str, Any]] = []
+    run_apps: list[AppPlan] = []
     implicit: list[Volume] = []
     for app_spec, img in zip(spec.apps, images):
         image_app = img.manifest.app
@@ -219,7 +212,7 @@ def plan(spec: PodSpec, images: list[ResolvedImage], uuid: str, parent_env: dict
             if m.volume not in volumes:
                 raise PrepareError(f"--mount volume={m.volume}: no --volume named {m.volume!r}")
         targets = {m.target for m in mounts}
-        oci_mounts: list[dict[str, Any]] = []
+        oci_mounts: list[MountPlan] = []
         mount_ro: dict[str, bool] = {}
         for mp in image_app.mount_points:
             if mp.path in targets:
@@ -234,8 +227,7 @@ def plan(spec: PodSpec, images: list[ResolvedImage], uuid: str, parent_env: dict
             vol = volumes[m.volume]
             ro = bool(vol.read_only) or mount_ro.get(m.target, False)
             source = vol.source if vol.kind == "host" else os.path.join("volumes", vol.name)
-            oci_mounts.append({"volume": vol.name, "kind": vol.kind, "source": source, "destination": m.target,
-                               "readOnly": ro, "recursive": vol.recursive is not False})
+            oci_mounts.append(MountPlan(vol.name, vol.kind, source, m.target, ro, vol.recursive is not False))
         env_image = image_app.environment
         man_env = merge_env(None, env_image, file_env, spec.set_env, app_spec.environment)
         if "PATH" not in man_env and not (parent_env and spec.inherit_env and "PATH" in parent_env):
@@ -269,15 +261,15 @@ def plan(spec: PodSpec, images: list[ResolvedImage], uuid: str, parent_env: dict
         if mounts:
             man_app["mounts"] = [m.to_json() for m in mounts]
         man_apps.append(man_app)
-        run_apps.append({
-            "name": name, "image_id": img.image_id, "image_name": img.name, "lowerdirs": list(img.lowerdirs),
-            "args": exec_, "env": [f"{k}={v}" for k, v in run_env.items()], "cwd": app_json.get("workingDirectory") or "/",
-            "uid": uid, "gid": gid, "gids": list(app_json.get("supplementaryGIDs", [])),
-            "readonly": bool(app_spec.readonly_rootfs), "caps": caps, "seccomp": seccomp,
-            "no_new_privileges": _implied_nnp(seccomp),
-            "resources": resources, "oom_score_adj": app_spec.oom_score_adj, "mounts": oci_mounts,
-            "stdin": app_spec.stdin, "stdout": app_spec.stdout, "stderr": app_spec.stderr,
-        })
+        run_apps.append(AppPlan(
+            name=name, image_id=img.image_id, image_name=img.name, lowerdirs=img.lowerdirs,
+            args=tuple(exec_), env=tuple(f"{k}={v}" for k, v in run_env.items()), cwd=app_json.get("workingDirectory") or "/",
+            uid=uid, gid=gid, gids=tuple(app_json.get("supplementaryGIDs", [])),
+            readonly=bool(app_spec.readonly_rootfs), caps=tuple(caps), seccomp=seccomp,
+            no_new_privileges=_implied_nnp(seccomp),
+            resources=resources, oom_score_adj=app_spec.oom_score_adj, mounts=tuple(oci_mounts),
+            stdin=app_spec.stdin, stdout=app_spec.stdout, stderr=app_spec.stderr,
+        ))
     all_volumes = list(spec.volumes) + implicit
     manifest: dict[str, Any] = {
         "acVersion": "0.8.11",
@@ -291,26 +283,24 @@ def plan(spec: PodSpec, images: list[ResolvedImage], uuid: str, parent_env: dict
     from pyrkt.net.dns import resolv_conf
     from pyrkt.net.hosts import entries_text
 
-    runtime: dict[str, Any] = {
-        "net": spec.net, "ipc": spec.ipc, "hostname": spec.hostname or f"rkt-{uuid}", "interactive": spec.interactive,
-        "no_overlay": spec.no_overlay, "private_users": spec.private_users, "hosts": entries_text(spec.hosts_entries),
-        "resolv": resolv_conf(spec.dns, spec.dns_search, spec.dns_opt, spec.dns_domain),
-        "volumes": [v.to_json() for v in all_volumes], "apps": run_apps,
-        "ports": resolve_ports(spec.ports, [a.manifest.app for a in images]),
-        "local_config": spec.local_config, "system_config": spec.system_config,
-    }
-    if spec.mds_register:
-        runtime["mds_register"] = True
-    return manifest, runtime
+    pod_plan = PodPlan(
+        apps=tuple(run_apps), volumes=tuple(all_volumes), hostname=spec.hostname or f"rkt-{uuid}",
+        net=None if spec.net is None else tuple(spec.net), ipc=spec.ipc, interactive=spec.interactive,
+        no_overlay=spec.no_overlay, hosts=entries_text(spec.hosts_entries),
+        resolv=resolv_conf(spec.dns, spec.dns_search, spec.dns_opt, spec.dns_domain),
+        ports=resolve_ports(spec.ports, [a.manifest.app for a in images]),
+        local_config=spec.local_config, system_config=spec.system_config, mds_register=spec.mds_register,
+    )
+    return manifest, pod_plan
 
 
-def resolve_ports(ports: list[str], apps: list[App | None]) -> list[dict[str, Any]]:
+def resolve_ports(ports: list[str], apps: list[App | None]) -> tuple[PortPlan, ...]:
     """--port values against the ports the images declare (ACI app.ports; Docker's `80-tcp`)."""
     if not ports:
-        return []
+        return ()
     from pyrkt.net.spec import parse_port
 
-    out: list[dict[str, Any]] = []
+    out: list[PortPlan] = []
     for text in ports:
         req = parse_port(text)
         found = next((p for a in apps if a is not None for p in a.ports if p.name == req.name), None)
@@ -318,29 +308,33 @@ def resolve_ports(ports: list[str], apps: list[App | None]) -> list[dict[str, An
             names = sorted({p.name for a in apps if a is not None for p in a.ports})
             raise PrepareError(f"--port {text}: no app declares a port named {req.name!r}"
                                + (f" (declared: {', '.join(names)})" if names else " (the images declare no ports)"))
-        if any(o["hostPort"] == req.host_port and o["protocol"] == found.protocol for o in out):
+        if any(o.host_port == req.host_port and o.protocol == found.protocol for o in out):
             raise PrepareError(f"--port {text}: host port {req.host_port} is forwarded twice")
-        out.append({"name": req.name, "protocol": found.protocol, "containerPort": found.port,
-                    "hostPort": req.host_port, "hostIP": req.host_ip})
-    return out
+        out.append(PortPlan(req.name, found.protocol, found.port, req.host_port, req.host_ip))
+    return tuple(out)
 
 
-def create_volumes(pod_dir: str, volumes: list[dict[str, Any]], shift: int = 0) -> None:
+def create_volumes(pod_dir: str, volumes: tuple[Volume, ...], shift: int = 0) -> None:
     """Empty volumes, owned by their uid/gid as the pod sees them (`shift`: the --private-users range's host root)."""
     base = os.path.join(pod_dir, "volumes")
     os.makedirs(base, exist_ok=True)
     for v in volumes:
-        if v["kind"] != "empty":
+        if v.kind != "empty":
             continue
-        path = os.path.join(base, v["name"])
+        path = os.path.join(base, v.name)
         os.makedirs(path, exist_ok=True)
-        os.chmod(path, int(str(v.get("mode", "0755")), 8))
-        os.chown(path, shift + int(v.get("uid", 0)), shift + int(v.get("gid", 0)))
+        os.chmod(path, int(v.mode, 8))
+        os.chown(path, shift + v.uid, shift + v.gid)
 
 
-def write_pod_files(pod: Any, manifest: dict[str, Any], runtime: dict[str, Any]) -> None:
+def write_pod_files(pod: Pod, manifest: dict[str, Any], plan: PodPlan, private_users: bool = False) -> PodPlan:
+    """Write the pod manifest and runtime.json (for run-prepared), the apps' dirs and volumes.
+
+    Returns the plan to run: with `private_users` (--private-users), the host
+    uid range chosen now, so the empty volumes can be owned by it.
+    """
     shift = 0
-    if runtime.get("private_users") is True:
+    if private_users:
         # the pod's host uid range is chosen now, so its empty volumes can be owned by it
         from pyrkt.pod import userns
 
@@ -349,14 +343,17 @@ def write_pod_files(pod: Any, manifest: dict[str, Any], runtime: dict[str, Any])
             rng = userns.choose(os.path.dirname(os.path.dirname(pod.path)))
         except userns.UsernsError as exc:
             raise PrepareError(str(exc)) from None
-        runtime["private_users"] = rng.to_json()
+        from pyrkt.records import replace
+
+        plan = replace(plan, private_users=rng)
         shift = rng.shift
         # the apps' inits reach their bundles as the pod's root (host gid `shift`): let that group
         # through the pod dir (0750), and nobody else (see userns.expose)
         os.chown(pod.path, 0, shift)
     pod.write("pod", fastjson.dumps(manifest))
-    pod.write("runtime.json", fastjson.dumps(runtime))
+    pod.write("runtime.json", fastjson.dumps(plan.to_json()))
     pod.write("created", repr(time.time()), sync=False)
-    for app in runtime["apps"]:
-        os.makedirs(pod.file("apps", app["name"]), exist_ok=True)
-    create_volumes(pod.path, runtime["volumes"], shift)
+    for app in plan.apps:
+        os.makedirs(pod.file("apps", app.name), exist_ok=True)
+    create_volumes(pod.path, plan.volumes, shift)
+    return plan

@@ -23,6 +23,14 @@ TYPE_CHECKING = False  # typing costs ~4 ms at import, on every `rkt run`; annot
 if TYPE_CHECKING:
     import signal
     from typing import Any
+
+    from io import BufferedWriter
+    from socket import socket
+
+    from pyrkt.oci.config import Config
+    from pyrkt.pod.plan import AppPlan, PodPlan
+    from pyrkt.pod.store import Pod
+    from pyrkt.pod.userns import UserRange
 else:
     # the C module: `signal` builds its enums at import (with enum, functools and
     # collections: ~3 ms of every rkt run); handlers come back as ints, not enums
@@ -46,7 +54,7 @@ def _boot_id() -> str:
         return f.read().strip()
 
 
-def _overlay(app_dir: str, lowerdirs: list[str]) -> str:
+def _overlay(app_dir: str, lowerdirs: tuple[str, ...] | list[str]) -> str:
     """Mount an app's rootfs: the image's layers under a per-app upper dir, `volatile`.
 
     Why volatile: unmounting a normal overlay syncs the whole upper filesystem
@@ -93,8 +101,8 @@ def _overlay(app_dir: str, lowerdirs: list[str]) -> str:
     return rootfs
 
 
-def mount_overlay(pod_dir: str, app: dict[str, Any]) -> str:
-    return _overlay(os.path.join(pod_dir, "apps", app["name"]), app["lowerdirs"])
+def mount_overlay(pod_dir: str, name: str, lowerdirs: tuple[str, ...] | list[str]) -> str:
+    return _overlay(os.path.join(pod_dir, "apps", name), lowerdirs)
 
 
 def unmount_rootfs(pod_dir: str, app_name: str) -> None:
@@ -156,14 +164,14 @@ def _pod_init(hostname: str, new_net: bool, ready_w: int) -> None:
     os._exit(code)
 
 
-def start_pod_init(hostname: str, net: str, ipc: str, user_range: dict[str, int] | None = None) -> int:
+def start_pod_init(hostname: str, net: str, ipc: str, user_range: UserRange | None = None) -> int:
     """Start the pod init and wait until it is ready (see spawn_pod_init)."""
     pid, ready = spawn_pod_init(hostname, net, ipc, user_range)
     await_pod_init(pid, ready)
     return pid
 
 
-def spawn_pod_init(hostname: str, net: str, ipc: str, user_range: dict[str, int] | None = None) -> tuple[int, int]:
+def spawn_pod_init(hostname: str, net: str, ipc: str, user_range: UserRange | None = None) -> tuple[int, int]:
     """Clone the pod init; returns its pid and the pipe on which it says it is ready.
 
     Its namespaces exist as soon as clone returns, so apps can be created in
@@ -184,10 +192,10 @@ def spawn_pod_init(hostname: str, net: str, ipc: str, user_range: dict[str, int]
         _pod_init(hostname, net != "host", w)
     os.close(w)
     if user_range:
-        from pyrkt.pod.userns import UserRange, UsernsError, write_maps
+        from pyrkt.pod.userns import UsernsError, write_maps
 
         try:
-            write_maps(pid, UserRange.from_json(user_range))
+            write_maps(pid, user_range)
         except UsernsError as exc:
             os.close(r)
             os.kill(pid, signal.SIGKILL)
@@ -207,33 +215,37 @@ def await_pod_init(pid: int, ready: int) -> None:
         raise Stage1Error("the pod init failed to start")
 
 
-def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, Any], init_pid: int) -> dict[str, Any]:
+def oci_config(pod_dir: str, uuid: str, app: AppPlan, plan: PodPlan, init_pid: int, net: str, tty: bool = False,
+               tty_size: tuple[int, int] | None = None, extra_env: tuple[str, ...] = ()) -> Config:
+    """The OCI config of an app's container, parsed (`Config`): stage1 hands it to `create` in
+    memory and writes its document as the bundle's config.json for `pyrkt-runtime` and people."""
+    from pyrkt.oci.config import Config, ConfigError
     from pyrkt.oci.specgen import default_spec
 
-    spec: dict[str, Any] = default_spec()
-    caps = list(app["caps"])
+    spec: dict[str, Any] = default_spec()  # the OCI document: Config checks each field as it parses it
+    caps = list(app.caps)
     proc = spec["process"]
     proc.update(
-        terminal=bool(runtime.get("tty")), args=app["args"], env=app["env"], cwd=app["cwd"],
-        user={"uid": app["uid"], "gid": app["gid"], **({"additionalGids": app["gids"]} if app["gids"] else {})},
-        noNewPrivileges=bool(app.get("no_new_privileges")),
-        capabilities={"bounding": caps, "effective": caps if app["uid"] == 0 else [], "permitted": caps if app["uid"] == 0 else [],
-                      "inheritable": caps if app["uid"] == 0 else []},
+        terminal=tty, args=list(app.args), env=list(app.env + extra_env), cwd=app.cwd,
+        user={"uid": app.uid, "gid": app.gid, **({"additionalGids": list(app.gids)} if app.gids else {})},
+        noNewPrivileges=app.no_new_privileges,
+        capabilities={"bounding": caps, "effective": caps if app.uid == 0 else [], "permitted": caps if app.uid == 0 else [],
+                      "inheritable": caps if app.uid == 0 else []},
     )
     proc.pop("rlimits", None)
-    if runtime.get("tty_size"):
-        proc["consoleSize"] = {"height": runtime["tty_size"][0], "width": runtime["tty_size"][1]}
-    if app.get("oom_score_adj") is not None:
-        proc["oomScoreAdj"] = app["oom_score_adj"]
-    spec["root"] = {"path": "rootfs", "readonly": bool(app["readonly"])}
+    if tty_size:
+        proc["consoleSize"] = {"height": tty_size[0], "width": tty_size[1]}
+    if app.oom_score_adj is not None:
+        proc["oomScoreAdj"] = app.oom_score_adj
+    spec["root"] = {"path": "rootfs", "readonly": app.readonly}
     spec.pop("hostname", None)
     mounts = spec["mounts"]
-    for m in app["mounts"]:
-        source = m["source"] if m["kind"] == "host" else os.path.join(pod_dir, m["source"])
-        opts = ["rbind" if m["recursive"] else "bind"]
-        if m["readOnly"]:
+    for m in app.mounts:
+        source = m.source if m.kind == "host" else os.path.join(pod_dir, m.source)
+        opts = ["rbind" if m.recursive else "bind"]
+        if m.read_only:
             opts.append("ro")
-        mounts.append({"destination": m["destination"], "type": "bind", "source": source, "options": opts})
+        mounts.append({"destination": m.destination, "type": "bind", "source": source, "options": opts})
     hosts = os.path.join(pod_dir, "hosts")
     if os.path.exists(hosts):
         mounts.append({"destination": "/etc/hosts", "type": "bind", "source": hosts, "options": ["bind", "ro"]})
@@ -245,24 +257,29 @@ def oci_config(pod_dir: str, uuid: str, app: dict[str, Any], runtime: dict[str, 
                                  {"type": "mount"}, {"type": "cgroup"}]
     # each app its own cgroup namespace: /proc/self/cgroup reads "/" and /sys/fs/cgroup shows the
     # app's own cgroups (bind mounts of them on v1/hybrid hosts, a cgroup2 mount on v2)
-    if runtime["ipc"] != "parent":
+    if plan.ipc != "parent":
         nss.append({"type": "ipc", "path": f"/proc/{init_pid}/ns/ipc"})
-    if runtime["net"] != "host":
+    if net != "host":
         nss.append({"type": "network", "path": f"/proc/{init_pid}/ns/net"})
-    if runtime.get("private_users"):
+    if plan.private_users is not None:
         nss.insert(0, {"type": "user", "path": f"/proc/{init_pid}/ns/user"})  # first: the others belong to it
     linux["namespaces"] = nss
     resources = dict(linux.get("resources") or {})
-    resources.update(app["resources"])
+    resources.update(app.resources.to_json())
     linux["resources"] = resources
-    linux["cgroupsPath"] = f"/rkt-{uuid}-{app['name']}"
-    if app.get("seccomp"):
-        linux["seccomp"] = app["seccomp"]
-    spec["annotations"] = {"rkt.pod.uuid": uuid, "rkt.app.name": app["name"]}
-    return spec
+    linux["cgroupsPath"] = f"/rkt-{uuid}-{app.name}"
+    seccomp = app.seccomp.to_oci()
+    if seccomp:
+        linux["seccomp"] = seccomp
+    spec["annotations"] = {"rkt.pod.uuid": uuid, "rkt.app.name": app.name}
+    bundle = os.path.join(pod_dir, "apps", app.name)
+    try:
+        return Config(spec, bundle)
+    except ConfigError as exc:  # a plan from a damaged runtime.json
+        raise Stage1Error(f"app {app.name}: {exc}") from None
 
 
-def write_etc_files(pod_dir: str, runtime: dict[str, Any], apps_rootfs: list[str],
+def write_etc_files(pod_dir: str, plan: PodPlan, net: str, apps_rootfs: list[str],
                     attachments: list[dict[str, Any]] | None = None) -> None:
     """The pod's hosts and resolv.conf (see pyrkt.net.hosts and pyrkt.net.dns), bound into every app."""
     from pyrkt.net import dns, hosts
@@ -274,17 +291,17 @@ def write_etc_files(pod_dir: str, runtime: dict[str, Any], apps_rootfs: list[str
 
         pod_ip = first_ip(attachments)
         results = [a["result"] for a in attachments if a.get("result")]
-    text = hosts.choose(runtime.get("hosts"), runtime["hostname"], pod_ip, apps_rootfs)
+    text = hosts.choose(plan.hosts, plan.hostname, pod_ip, apps_rootfs)
     if text is not None:
         with open(os.path.join(pod_dir, "hosts"), "w") as f:
             f.write(text)
-    resolv = dns.choose(runtime.get("resolv"), runtime["net"], results)
+    resolv = dns.choose(plan.resolv, net, results)
     if resolv:
         with open(os.path.join(pod_dir, "resolv.conf"), "w") as f:
             f.write(resolv)
 
 
-def _supervise(pod_dir: str, created: list[tuple[dict[str, Any], int]], readers: list[tuple[int, int | None, Any]],
+def _supervise(pod_dir: str, created: list[tuple[AppPlan, int]], readers: list[tuple[int, int | None, BufferedWriter]],
                init_pid: int) -> dict[str, int]:
     """Copy the apps' output to our stdout/stderr and their logs, reap them, write exit codes.
 
@@ -335,10 +352,11 @@ def _supervise(pod_dir: str, created: list[tuple[dict[str, Any], int]], readers:
                         os.write(dst, data)
                     except OSError:
                         pass
-                pos = log.tell()
-                log.write(data)
-                log.flush()
-                _stamp_log(log.name, pos)
+                if log is not None:
+                    pos = log.tell()
+                    log.write(data)
+                    log.flush()
+                    _stamp_log(log.name, pos)
             while pending:
                 try:
                     pid, status = os.waitpid(-1, os.WNOHANG)
@@ -353,8 +371,8 @@ def _supervise(pod_dir: str, created: list[tuple[dict[str, Any], int]], readers:
                 code = os.waitstatus_to_exitcode(status)
                 if code < 0:
                     code = 128 - code
-                codes[app["name"]] = code
-                with open(os.path.join(pod_dir, "apps", app["name"], "exit"), "w") as f:
+                codes[app.name] = code
+                with open(os.path.join(pod_dir, "apps", app.name, "exit"), "w") as f:
                     f.write(str(code))
     finally:
         signal.set_wakeup_fd(old_wakeup)
@@ -375,43 +393,43 @@ def _stamp_log(log_path: str, offset: int) -> None:
         os.close(fd)
 
 
-def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
-    """Run the pod in the foreground; the pod's lock must be held by the caller. Returns the exit status."""
+def run_pod(pod: Pod, plan: PodPlan, net: str, show_logs: bool = True) -> int:
+    """Run the pod in the foreground; the pod's lock must be held by the caller. Returns the exit status.
+
+    `net` is the network mode of `plan.net` (host, none or cni: pyrkt.net.spec.mode).
+    """
     from pyrkt.oci import operations as ops
     from pyrkt.oci.errors import RuntimeFailure
 
     pod_dir = pod.path
     uuid = pod.uuid
-    apps = runtime["apps"]
+    apps = plan.apps
     oci_dir = oci_root(pod_dir)
     os.makedirs(oci_dir, exist_ok=True)
     rootfses = []
-    users = runtime.get("private_users") or None
+    users = plan.private_users
     if users:
         from pyrkt.pod import userns
-
-        rng = userns.UserRange.from_json(users)
     for app in apps:
         if users:
             try:
-                if runtime["no_overlay"]:
-                    rootfses.append(userns.bind_rootfs(os.path.join(pod_dir, "apps", app["name"], "rootfs"), rng))
+                if plan.no_overlay:
+                    rootfses.append(userns.bind_rootfs(os.path.join(pod_dir, "apps", app.name, "rootfs"), users))
                 else:
-                    rootfses.append(userns.mount_overlay(os.path.join(pod_dir, "apps", app["name"]), app["lowerdirs"], rng))
+                    rootfses.append(userns.mount_overlay(os.path.join(pod_dir, "apps", app.name), list(app.lowerdirs), users))
             except userns.UsernsError as exc:
-                cleanup_apps(pod_dir, [a["name"] for a in apps])
+                cleanup_apps(pod_dir, [a.name for a in apps])
                 raise Stage1Error(str(exc)) from None
-        elif runtime["no_overlay"]:
-            rootfses.append(os.path.join(pod_dir, "apps", app["name"], "rootfs"))
+        elif plan.no_overlay:
+            rootfses.append(os.path.join(pod_dir, "apps", app.name, "rootfs"))
         else:
-            rootfses.append(mount_overlay(pod_dir, app))
-    cni = runtime["net"] == "cni"
+            rootfses.append(mount_overlay(pod_dir, app.name, app.lowerdirs))
+    cni = net == "cni"
     if not cni:
-        write_etc_files(pod_dir, runtime, rootfses)
+        write_etc_files(pod_dir, plan, net, rootfses)
     # the apps' bundles: with --private-users through a view their root can traverse (userns.expose)
     bundles = userns.expose(pod_dir) if users else pod_dir
-    net = runtime["net"]
-    init_pid, init_ready = spawn_pod_init(runtime["hostname"], net, runtime["ipc"], users)
+    init_pid, init_ready = spawn_pod_init(plan.hostname, net, plan.ipc, users)
     pod.write("pid", str(init_pid), sync=False)
     interrupted = [False]
 
@@ -423,46 +441,49 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
             pass
 
     old = {s: signal.signal(s, stop_pod) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    created: list[tuple[dict[str, Any], int]] = []
-    readers: list[tuple[int, int | None, Any]] = []
-    logs: list[Any] = []
+    created: list[tuple[AppPlan, int]] = []
+    readers: list[tuple[int, int | None, BufferedWriter]] = []
+    logs: list[BufferedWriter] = []
     devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
     saved = [os.dup(0), os.dup(1), os.dup(2)]
     from pyrkt.pod import interactive
 
-    runtime["tty"] = interactive.wanted(runtime["interactive"])
-    runtime["tty_size"] = interactive.terminal_size() if runtime["tty"] else None
+    tty = interactive.wanted(plan.interactive)
+    tty_size = interactive.terminal_size() if tty else None
+    extra_env: tuple[str, ...] = ()
+    ports = [p.to_json() for p in plan.ports]  # the form pyrkt.net takes
     master = -1
-    port_socks: list[Any] = []
+    port_socks: list[socket] = []
     own_pidns = -1
     try:
         if cni:
             from pyrkt.net import setup as netsetup
 
             try:
-                attachments = netsetup.plan(runtime.get("net_values"), runtime.get("ports") or [],
-                                            runtime.get("local_config", "/etc/rkt"), runtime.get("system_config", "/usr/lib/rkt"))
-                port_socks = netsetup.reserve_ports(runtime.get("ports") or [])
+                attachments = netsetup.plan(None if plan.net is None else list(plan.net), ports,
+                                            plan.local_config, plan.system_config)
+                port_socks = netsetup.reserve_ports(ports)
                 attachments = netsetup.setup(pod_dir, uuid, init_pid, attachments)
             except netsetup.NetError as exc:
                 raise Stage1Error(str(exc)) from None
-            write_etc_files(pod_dir, runtime, rootfses, attachments)
+            write_etc_files(pod_dir, plan, net, rootfses, attachments)
             # creating an app joins its pid namespace for our children: the CNI plugins that
             # delete the networks at exit must be forked in ours (the pod's is gone by then)
             own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        if runtime.get("mds_register"):  # apps get AC_METADATA_URL (pyrkt.pod.mds); needs the pod's network up
+        if plan.mds_register:  # apps get AC_METADATA_URL (pyrkt.pod.mds); needs the pod's network up
             from pyrkt.pod import mds
 
-            mds.register(pod, runtime, init_pid)
+            extra_env = (mds.register(pod, plan, net, init_pid),)
         for app in apps:
-            app_dir = os.path.join(bundles, "apps", app["name"])
-            with open(os.path.join(app_dir, "config.json"), "w") as f:
-                f.write(fastjson.dumps(oci_config(bundles, uuid, app, runtime, init_pid)))
+            app_dir = os.path.join(bundles, "apps", app.name)
+            config = oci_config(bundles, uuid, app, plan, init_pid, net, tty, tty_size, extra_env)
+            with open(os.path.join(app_dir, "config.json"), "w") as f:  # for people and pyrkt-runtime: create reads `config`
+                f.write(fastjson.dumps(config.raw))
             log = open(os.path.join(app_dir, "log"), "ab")
             logs.append(log)
             child_fds = []
             for i, (mode_key, target) in enumerate((("stdin", 0), ("stdout", 1), ("stderr", 2))):
-                mode = "tty" if runtime["interactive"] else app[mode_key]
+                mode = "tty" if plan.interactive else getattr(app, mode_key)
                 if mode in ("tty", "stream"):
                     child_fds.append(saved[i])
                 elif mode == "null":
@@ -474,9 +495,10 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
             for i, fd in enumerate(child_fds):
                 os.dup2(fd, i)
             try:
-                console = interactive.console_pair() if runtime["tty"] else None
+                console = interactive.console_pair() if tty else None
                 try:
-                    state = ops.create(oci_dir, app["name"], ops.CreateOptions(bundle=app_dir), console=console[1] if console else None)
+                    state = ops.create(oci_dir, app.name, ops.CreateOptions(bundle=app_dir), console=console[1] if console else None,
+                                       config=config)
                 except BaseException:
                     if console:
                         console[0].close()
@@ -497,7 +519,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
         await_pod_init(init_pid, ready)
         pod.write("started", repr(time.time()), sync=False)
         for app, _pid in created:
-            ops.start(oci_dir, app["name"])
+            ops.start(oci_dir, app.name)
         if master >= 0:
             fd, master = master, -1
             interactive.proxy(fd, created[0][1])  # closes fd
@@ -519,7 +541,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
                 break
             if pid == init_pid:
                 break
-        if runtime.get("mds_register"):  # at once, not when the service next notices the init gone
+        if plan.mds_register:  # at once, not when the service next notices the init gone
             from pyrkt.pod import mds
 
             mds.unregister(uuid)
@@ -543,7 +565,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
             os.close(fd)
         for log in logs:
             log.close()
-        cleanup_apps(pod_dir, [a["name"] for a in apps], unmount=not runtime["no_overlay"] or bool(users))
+        cleanup_apps(pod_dir, [a.name for a in apps], unmount=not plan.no_overlay or bool(users))
         if net_down is not None:
             net_down.join()
             for err in net_errors:
@@ -551,7 +573,7 @@ def run_pod(pod: Any, runtime: dict[str, Any], show_logs: bool = True) -> int:
             for sock in port_socks:
                 sock.close()
     for app in apps:
-        code = codes.get(app["name"], 0)
+        code = codes.get(app.name, 0)
         if code != 0:
             return code
     return 0

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from pyrkt.cli.rkt._podcli import pod_errors
 from pyrkt.cli.rkt.common import GlobalOptions, RktError
+from pyrkt.pod.plan import RunOverrides
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
-
     from pyrkt.pod.grammar import PodSpec
 
 
-def overrides(spec: PodSpec, opts: GlobalOptions | None = None) -> dict[str, Any]:
-    """runtime.json keys the flags set; only the flags given on the command line override (the others are unset)."""
+def overrides(spec: PodSpec, opts: GlobalOptions | None = None, interactive: bool | None = None) -> RunOverrides:
+    """What the flags change of the prepared plan; only the flags given on the command line override."""
     from pyrkt.net.dns import resolv_conf
     from pyrkt.pod.pods import _check_networks
     from pyrkt.pod.prepare import PrepareError
@@ -28,17 +27,14 @@ def overrides(spec: PodSpec, opts: GlobalOptions | None = None) -> dict[str, Any
             _check_networks(spec.net, opts.local_config, opts.system_config)
     except PrepareError as exc:
         raise RktError(str(exc)) from None
-    out: dict[str, Any] = {}
-    if spec.net is not None:
-        out["net"] = spec.net
-    if opts is not None:  # the networks are looked up where this command says, as rkt does
-        out["local_config"], out["system_config"] = opts.local_config, opts.system_config
-    if spec.hostname is not None:
-        out["hostname"] = spec.hostname
-    resolv = resolv_conf(spec.dns, spec.dns_search, spec.dns_opt, spec.dns_domain)
-    if resolv is not None:
-        out["resolv"] = resolv
-    return out
+    return RunOverrides(
+        net=None if spec.net is None else tuple(spec.net), hostname=spec.hostname,
+        resolv=resolv_conf(spec.dns, spec.dns_search, spec.dns_opt, spec.dns_domain),
+        # the networks are looked up where this command says, as rkt does
+        local_config=opts.local_config if opts is not None else None,
+        system_config=opts.system_config if opts is not None else None,
+        mds_register=bool(spec.mds_register), interactive=interactive,
+    )
 
 
 @pod_errors
@@ -52,17 +48,9 @@ def main(opts: GlobalOptions, argv: list[str]) -> int:
     spec, _, rest, given = parsed
     if len(rest) != 1:
         raise RktError("run-prepared takes exactly one pod UUID")
-    extra = overrides(spec, opts)
-    if spec.mds_register:
-        import json
-
-        from pyrkt.pod.store import PodStore
-
-        net = extra.get("net") or json.loads(PodStore(opts.dir).find(rest[0]).read("runtime.json") or "{}").get("net")
-        if net in (["host"], "host"):
-            raise RktError("--mds-register cannot be used with --net=host: the metadata service needs a contained network")
-        extra["mds_register"] = True  # registered by the stage1 hook (pyrkt.pod.mds)
+    interactive = spec.interactive if "interactive" in given else None
+    extra = overrides(spec, opts, interactive)  # mds_register: registered by the stage1 hook (pyrkt.pod.mds)
     from pyrkt.pod import pods
 
-    interactive = spec.interactive if "interactive" in given else None
-    return pods.run_prepared(opts.dir, rest[0], interactive=interactive, show_logs=True, overrides=extra)
+    # what the pod cannot run with (--mds-register with --net=host, ...) is refused before it is moved
+    return pods.run_prepared(opts.dir, rest[0], show_logs=True, overrides=extra)
