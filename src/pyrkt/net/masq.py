@@ -11,9 +11,10 @@ UUID so a listing shows whose it is. Networks from net.d that ask for
 
 from __future__ import annotations
 
-import subprocess
+from pyrkt.net import proc
 
 IPTABLES = "iptables"
+_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 class MasqError(Exception):
@@ -25,40 +26,57 @@ def rule(ip: str, subnet: str, container_id: str, network: str) -> list[str]:
             f"rkt pod {container_id} network {network}", "-j", "MASQUERADE"]
 
 
-def _run(op: str, spec: list[str]) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+def _start(op: str, spec: list[str]) -> proc.Child:
     try:
-        return subprocess.run([IPTABLES, "-w", "-t", "nat", op, *spec], capture_output=True, text=True, env=env, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        return proc.spawn([proc.which(IPTABLES, _ENV["PATH"]), "-w", "-t", "nat", op, *spec], _ENV)
+    except proc.ChildError as exc:
         raise MasqError(f"iptables: {exc}") from None
 
 
+def _wait(child: proc.Child) -> tuple[int, str]:
+    try:
+        code, out, err = child.wait()
+    except proc.ChildError as exc:
+        return 1, str(exc)
+    return code, (err or out).decode(errors="replace")
+
+
+def start_add(spec: list[str]) -> proc.Child:
+    """Start adding the rule (MasqError if iptables cannot be run); `finish_add` waits for it."""
+    return _start("-A", spec)
+
+
+def finish_add(child: proc.Child) -> None:
+    code, text = _wait(child)
+    if code != 0:
+        raise MasqError("iptables: " + " ".join(text.split())[:300])
+
+
 def add(spec: list[str]) -> None:
-    p = _run("-A", spec)
-    if p.returncode != 0:
-        raise MasqError("iptables: " + " ".join((p.stderr or p.stdout).split())[:300])
+    finish_add(start_add(spec))
 
 
-def start_delete(spec: list[str]) -> subprocess.Popen[str] | None:
+def start_delete(spec: list[str]) -> proc.Child | None:
     """Start removing the rule (it runs while the plugins' DEL does); `finish_delete` waits for it."""
     try:
-        return subprocess.Popen([IPTABLES, "-w", "-t", "nat", "-D", *spec], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-    except OSError:
+        return _start("-D", spec)
+    except MasqError:
         return None
 
 
-def finish_delete(proc: subprocess.Popen[str] | None, spec: list[str]) -> str | None:
-    if proc is None:
+def finish_delete(child: proc.Child | None, spec: list[str]) -> str | None:
+    if child is None:
         return delete(spec)
-    out, _ = proc.communicate(timeout=60)
-    return _deleted(proc.returncode, out or "")
+    return _deleted(*_wait(child))
 
 
 def delete(spec: list[str]) -> str | None:
     """Remove the rule; None when done or when it is not there (idempotent), else the error."""
-    p = _run("-D", spec)
-    return _deleted(p.returncode, p.stderr or p.stdout)
+    try:
+        child = _start("-D", spec)
+    except MasqError as exc:
+        return str(exc)
+    return _deleted(*_wait(child))
 
 
 def _deleted(code: int, out: str) -> str | None:
