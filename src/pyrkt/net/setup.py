@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from pyrkt import fastjson  # json through _json alone: `import json` pulls in re (~6 ms of every pod)
-from pyrkt.net import cni, config, masq, netns
+from pyrkt.net import cni, config, masq, netns, veth
 from pyrkt.net import spec as netspec
 
 TYPE_CHECKING = False  # typing costs ~3 ms at import, on every `rkt run` on a CNI network
@@ -109,6 +109,11 @@ def reserve_ports(ports: list[dict[str, Any]]) -> list[socket.socket]:
     return socks
 
 
+def _builtin(att: dict[str, Any]) -> bool:
+    """One of pyrkt's own networks (not a net.d file that took the name)."""
+    return not att.get("source") and att["name"] in (netspec.DEFAULT, netspec.DEFAULT_RESTRICTED)
+
+
 def known_before_add(attachments: list[dict[str, Any]]) -> bool:
     """True when the ADD's outcome is known but for the address: only built-in networks.
 
@@ -117,7 +122,7 @@ def known_before_add(attachments: list[dict[str, Any]]) -> bool:
     ends, and its containers created while it runs. A network from net.d may
     give DNS servers or no IPv4 address: its ADD ends first.
     """
-    return all(not a.get("source") and a["name"] in (netspec.DEFAULT, netspec.DEFAULT_RESTRICTED) for a in attachments)
+    return all(_builtin(a) for a in attachments)
 
 
 class Adding:
@@ -225,7 +230,7 @@ class Tearing:
         # last first; never added, or already deleted: nothing to do
         self.todo = [a for a in reversed((state or {}).get("attachments") or [])
                      if a.get("result") is not None and not a.get("deleted")]
-        self.current: tuple[dict[str, Any], cni.Chain, Any] | None = None
+        self.current: tuple[dict[str, Any], cni.Chain, Any, Any] | None = None
         self.errors: list[str] = []
         self.changed = False
 
@@ -235,18 +240,25 @@ class Tearing:
         att = self.todo.pop(0)
         # the pod's masquerade rule goes while the plugins' DEL runs (independent)
         pending = masq.start_delete(att["masq_rule"]) if att.get("masq_rule") else None
-        chain = cni.start_delete(att["conflist"], str((self.state or {}).get("container_id", "")), self.ns, att["ifname"],
+        ns = self.ns
+        link = veth.start_delete(att["result"]) if ns and att["result"] and _builtin(att) else None
+        if link is not None:
+            ns = ""  # the pair goes by our hand meanwhile (pyrkt.net.veth): ptp releases the address
+        chain = cni.start_delete(att["conflist"], str((self.state or {}).get("container_id", "")), ns, att["ifname"],
                                  att.get("args", ""), runtime_config=att.get("runtime_config"),
                                  result=att.get("result") or None)
-        self.current = (att, chain, pending)
+        self.current = (att, chain, pending, link)
 
     def _finish_current(self) -> None:
         assert self.current is not None
-        att, chain, pending = self.current
+        att, chain, pending, link = self.current
         self.current = None
         # an ADD that failed (result still {}): its plugins' DEL errors mean nothing more
         # (a plugin missing from CNI_PATH, a config its own ADD refused), so it counts as deleted
         errs = cni.finish_delete(chain)
+        link_err = veth.finish_delete(link) if link is not None else None
+        if link_err:
+            errs.append(f"network {att['name']}: {link_err}")
         masq_err = masq.finish_delete(pending, att["masq_rule"]) if att.get("masq_rule") else None
         if masq_err:
             self.errors.append(f"network {att['name']}: {masq_err}")
