@@ -181,9 +181,13 @@ class Chain:
 
 
 def start_add(netconf: dict[str, Any], container_id: str, netns: str, ifname: str, args: str,
-              path: tuple[str, ...] = DEFAULT_PATH, runtime_config: dict[str, Any] | None = None) -> Chain:
-    """Start ADD through the list (see Chain); CniError if its first plugin cannot be started."""
-    chain = Chain(netconf, "ADD", container_id, netns, ifname, args, path, runtime_config, None)
+              path: tuple[str, ...] = DEFAULT_PATH, runtime_config: dict[str, Any] | None = None,
+              prev: dict[str, Any] | None = None) -> Chain:
+    """Start ADD through the list (see Chain); CniError if its first plugin cannot be started.
+
+    `prev`: the result of what came before the list's first plugin (pyrkt.net.ptp's), its prevResult.
+    """
+    chain = Chain(netconf, "ADD", container_id, netns, ifname, args, path, runtime_config, prev)
     chain._next()
     return chain
 

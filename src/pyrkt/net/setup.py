@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from pyrkt import fastjson  # json through _json alone: `import json` pulls in re (~6 ms of every pod)
-from pyrkt.net import cni, config, masq, netns, veth
+from pyrkt.net import cni, config, masq, netns, ptp, veth
 from pyrkt.net import spec as netspec
 
 TYPE_CHECKING = False  # typing costs ~3 ms at import, on every `rkt run` on a CNI network
@@ -128,12 +128,13 @@ def known_before_add(attachments: list[dict[str, Any]]) -> bool:
 class Adding:
     """A pod's CNI ADD under way (`start`): the chain of the network being added runs; `finish` does the rest."""
 
-    __slots__ = ("pod_dir", "state", "ns", "index", "chain")
+    __slots__ = ("pod_dir", "state", "ns", "index", "chain", "masq_child")
 
     def __init__(self, pod_dir: str, state: dict[str, Any], ns: str) -> None:
         self.pod_dir, self.state, self.ns = pod_dir, state, ns
         self.index = -1
         self.chain: cni.Chain | None = None
+        self.masq_child: Any = None  # iptables adding the masquerade rule, when the address came early
 
     @property
     def attachments(self) -> list[dict[str, Any]]:
@@ -145,9 +146,24 @@ class Adding:
             return
         att = self.attachments[self.index]
         att["result"] = {}  # ADD started: teardown deletes it whatever happens next
+        own = ptp.owns(att)
+        if own:
+            att["veth"] = ptp.plan()  # recorded first: a teardown finds the pair whatever happens next
         _write(self.pod_dir, self.state)
-        self.chain = cni.start_add(att["conflist"], self.state["container_id"], self.ns, att["ifname"], att["args"],
-                                   runtime_config=att["runtime_config"])
+        conflist, prev = att["conflist"], None
+        if own:  # the ptp part in this process (pyrkt.net.ptp), the list's other plugins (portmap) after it
+            try:
+                prev = ptp.add(att, self.state["container_id"], self.ns)
+            except ptp.PtpError as exc:
+                raise cni.CniError(att["name"], "ptp", str(exc)) from None
+            conflist = {**conflist, "plugins": conflist["plugins"][1:]}
+            ip = cni.ip4(prev) if att.get("masquerade") else None
+            if ip:  # the address is known now: the rule is added while the containers are made
+                att["masq_rule"] = masq.rule(ip[0], att["masquerade"], self.state["container_id"], att["name"])
+                _write(self.pod_dir, self.state)  # first: a teardown deletes the rule whatever happens next
+                self.masq_child = masq.start_add(att["masq_rule"])
+        self.chain = cni.start_add(conflist, self.state["container_id"], self.ns, att["ifname"], att["args"],
+                                   runtime_config=att["runtime_config"], prev=prev)
 
     def _drain(self) -> None:
         """Wait for the plugin still running (its error does not matter: a teardown follows)."""
@@ -156,6 +172,12 @@ class Adding:
             try:
                 cni.finish_add(chain)
             except cni.CniError:
+                pass
+        child, self.masq_child = self.masq_child, None
+        if child is not None:
+            try:
+                masq.finish_add(child)
+            except masq.MasqError:
                 pass
 
 
@@ -189,12 +211,17 @@ def _finish(adding: Adding) -> None:
         att = adding.attachments[adding.index]
         chain, adding.chain = adding.chain, None
         att["result"] = cni.finish_add(chain)
-        ip = cni.ip4(att["result"]) if att.get("masquerade") else None
-        if ip:
-            att["masq_rule"] = masq.rule(ip[0], att["masquerade"], adding.state["container_id"], att["name"])
-        _write(adding.pod_dir, adding.state)
-        if ip:
-            masq.add(att["masq_rule"])
+        if adding.masq_child is not None:  # started with the ADD (pyrkt.net.ptp gave the address)
+            _write(adding.pod_dir, adding.state)
+            child, adding.masq_child = adding.masq_child, None
+            masq.finish_add(child)
+        else:
+            ip = cni.ip4(att["result"]) if att.get("masquerade") else None
+            if ip:
+                att["masq_rule"] = masq.rule(ip[0], att["masquerade"], adding.state["container_id"], att["name"])
+            _write(adding.pod_dir, adding.state)
+            if ip:
+                masq.add(att["masq_rule"])
         adding._start_next()
 
 
@@ -230,7 +257,7 @@ class Tearing:
         # last first; never added, or already deleted: nothing to do
         self.todo = [a for a in reversed((state or {}).get("attachments") or [])
                      if a.get("result") is not None and not a.get("deleted")]
-        self.current: tuple[dict[str, Any], cni.Chain, Any, Any] | None = None
+        self.current: tuple[dict[str, Any], cni.Chain, Any, Any, str | None] | None = None
         self.errors: list[str] = []
         self.changed = False
 
@@ -240,18 +267,19 @@ class Tearing:
         att = self.todo.pop(0)
         # the pod's masquerade rule goes while the plugins' DEL runs (independent)
         pending = masq.start_delete(att["masq_rule"]) if att.get("masq_rule") else None
-        ns = self.ns
-        link = veth.start_delete(att["result"]) if ns and att["result"] and _builtin(att) else None
-        if link is not None:
-            ns = ""  # the pair goes by our hand meanwhile (pyrkt.net.veth): ptp releases the address
-        chain = cni.start_delete(att["conflist"], str((self.state or {}).get("container_id", "")), ns, att["ifname"],
-                                 att.get("args", ""), runtime_config=att.get("runtime_config"),
-                                 result=att.get("result") or None)
-        self.current = (att, chain, pending, link)
+        ns, conflist, cid = self.ns, att["conflist"], str((self.state or {}).get("container_id", ""))
+        link, lease_err = None, None
+        if ptp.owns(att):  # pyrkt's ptp (pyrkt.net.ptp): the pair goes by `ip link del`, the lease here
+            link = veth.start_delete(att["result"], att.get("veth"))
+            lease_err = ptp.release(att, cid)
+            conflist = {**conflist, "plugins": conflist["plugins"][1:]}
+        chain = cni.start_delete(conflist, cid, ns, att["ifname"], att.get("args", ""),
+                                 runtime_config=att.get("runtime_config"), result=att.get("result") or None)
+        self.current = (att, chain, pending, link, lease_err)
 
     def _finish_current(self) -> None:
         assert self.current is not None
-        att, chain, pending, link = self.current
+        att, chain, pending, link, lease_err = self.current
         self.current = None
         # an ADD that failed (result still {}): its plugins' DEL errors mean nothing more
         # (a plugin missing from CNI_PATH, a config its own ADD refused), so it counts as deleted
@@ -259,6 +287,8 @@ class Tearing:
         link_err = veth.finish_delete(link) if link is not None else None
         if link_err:
             errs.append(f"network {att['name']}: {link_err}")
+        if lease_err:
+            errs.append(lease_err)
         masq_err = masq.finish_delete(pending, att["masq_rule"]) if att.get("masq_rule") else None
         if masq_err:
             self.errors.append(f"network {att['name']}: {masq_err}")

@@ -37,9 +37,12 @@ def host_side(result: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def start_delete(result: dict[str, Any]) -> proc.Child | None:
-    """Start deleting the result's host veth if it is there with its MAC; None when it is not (or `ip` is missing)."""
-    side = host_side(result)
+def start_delete(result: dict[str, Any], planned: dict[str, str] | None = None) -> proc.Child | None:
+    """Start deleting the result's host veth if it is there with its MAC; None when it is not (or `ip` is missing).
+
+    `planned`: pyrkt.net.ptp's names for the pair, used when the ADD ended before its result.
+    """
+    side = host_side(result) or ((planned["host"], planned["host_mac"]) if planned else None)
     if side is None or "/" in side[0] or side[0].startswith("."):
         return None
     try:
