@@ -6,6 +6,12 @@ after each one: whatever point a pod dies at, `teardown` knows what may have
 been added and deletes it (CNI DEL of what was never added succeeds), so no
 veth, route, iptables rule or IPAM lease outlives the pod. A failed ADD
 deletes everything added so far, the failed network included.
+
+Both directions are split in a start and a finish (`start`/`finish`,
+`start_teardown`/`finish_teardown`) so that `rkt run` creates the pod's
+containers while its networks are added, and removes them while its networks
+are deleted. The built-in networks' ptp part runs in this process
+(pyrkt.net.ptp); everything else is the plugins'.
 """
 
 from __future__ import annotations

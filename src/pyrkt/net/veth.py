@@ -1,18 +1,13 @@
-"""The host end of a built-in network's veth pair, deleted by pyrkt while ptp's DEL releases the address.
+"""The host end of a built-in network's veth pair (pyrkt.net.ptp's), deleted with `ip link del`.
 
-Why: ptp's DEL runs host-local's DEL (a second Go program, ~8 ms) and only
-then deletes the veth pair, which the kernel takes 15-30 ms to do here (RCU
-grace periods). Both sit between a pod's last app exiting and `rkt run`
-returning. Deleting the pair from the host side (`ip link del`, a C program)
-while ptp's DEL runs without CNI_NETNS (then it only releases the lease, as
-the plugin does when the namespace is gone) overlaps the two; the container
-end and the host route to the pod go with the pair, so the plugin has nothing
-left to do in the namespace.
+Why a child process: the kernel takes 15-30 ms to delete a veth pair here
+(RCU grace periods), and a netlink request waits for it in the caller. Run as
+`ip` (a small C program) it goes on while the pod's containers and mounts are
+removed and its lease released; the container end and the host route to the
+pod go with the pair.
 
-Only for the built-in networks (ptp without ipMasq: pyrkt masquerades them
-itself), only while the pod's netns is still bound (its pair is alive), and
-only for the link whose name AND MAC address the ADD result gave (a name
-alone could be a later pod's, veth names being random).
+Only the link whose name AND MAC address the ADD recorded is deleted (a name
+alone could be a later pod's: veth names are random).
 """
 
 from __future__ import annotations
