@@ -48,7 +48,16 @@ def start_delete(result: dict[str, Any], planned: dict[str, str] | None = None) 
         return None
     try:
         return proc.spawn([proc.which(IP, _ENV["PATH"]), "link", "del", "dev", side[0]], _ENV)
-    except proc.ChildError:
+    except proc.ChildError:  # no `ip`: the same request from here, waiting for it
+        from pyrkt.net import netlink
+
+        rtnl = netlink.Rtnl()
+        try:
+            rtnl.request(netlink.RTM_DELLINK, 0, netlink.ifinfo() + netlink.attr(netlink.IFLA_IFNAME, netlink.name(side[0])))
+        except OSError:
+            pass  # gone meanwhile, or the next teardown (rkt gc) finds it again
+        finally:
+            rtnl.close()
         return None
 
 
