@@ -44,6 +44,25 @@ class Child:
         self._timeout = timeout
         self._result: tuple[int, bytes, bytes] | None = None
 
+    def exited(self) -> bool:
+        """True once it has ended (not reaped: `wait` then returns at once)."""
+        if self._result is not None:
+            return True
+        return os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+    def detach(self) -> None:
+        """Let it finish on its own: its pipes are closed, it is reaped at a later spawn (or by init)."""
+        if self._result is None:
+            self._close()
+            _detached.append(self.pid)
+            self._result = (0, b"", b"")
+
+    def _close(self) -> None:
+        for fd in (self._out, self._err, self._in):
+            if fd >= 0:
+                os.close(fd)
+        self._out = self._err = self._in = -1
+
     def wait(self) -> tuple[int, bytes, bytes]:
         """Read its output to the end and reap it; a negative status is the signal that killed it."""
         if self._result is not None:
@@ -97,6 +116,19 @@ class Child:
         return self._result
 
 
+_detached: list[int] = []  # children left to finish on their own (`Child.detach`), reaped when done
+
+
+def _reap_detached() -> None:
+    for pid in list(_detached):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _detached.remove(pid)
+
+
 def _inherited_fds() -> list[int]:
     """Descriptors above 2 a child would inherit (not close-on-exec): they are closed in it."""
     out: list[int] = []
@@ -128,6 +160,8 @@ def which(name: str, path: str) -> str:
 
 def spawn(argv: Sequence[str], env: Mapping[str, str], stdin: bytes = b"", timeout: float = 60.0) -> Child:
     """Start argv[0] (a path) with this environment and input; ChildError if it cannot be started."""
+    if _detached:
+        _reap_detached()
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()

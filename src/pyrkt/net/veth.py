@@ -1,10 +1,12 @@
 """The host end of a built-in network's veth pair (pyrkt.net.ptp's), deleted with `ip link del`.
 
-Why a child process: the kernel takes 15-30 ms to delete a veth pair here
-(RCU grace periods), and a netlink request waits for it in the caller. Run as
-`ip` (a small C program) it goes on while the pod's containers and mounts are
-removed and its lease released; the container end and the host route to the
-pod go with the pair.
+Why a child process: the kernel takes 15-30 ms to delete a veth pair here,
+and a netlink request waits for all of it. The pair is unregistered (gone from
+the host: not listed, its routes flushed) within a few ms; the rest is RCU
+grace periods before the memory is freed. Run as `ip` (a small C program),
+the deletion goes on while the pod's containers and mounts are removed, and
+`rkt run` waits only until the pair is unregistered; `ip` finishes alone.
+The container end and the host route to the pod go with the pair.
 
 Only the link whose name AND MAC address the ADD recorded is deleted (a name
 alone could be a later pod's: veth names are random).
@@ -32,7 +34,16 @@ def host_side(result: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def start_delete(result: dict[str, Any], planned: dict[str, str] | None = None) -> proc.Child | None:
+class Deleting:
+    """`ip link del` of one host veth, started."""
+
+    __slots__ = ("name", "child")
+
+    def __init__(self, name: str, child: proc.Child) -> None:
+        self.name, self.child = name, child
+
+
+def start_delete(result: dict[str, Any], planned: dict[str, str] | None = None) -> Deleting | None:
     """Start deleting the result's host veth if it is there with its MAC; None when it is not (or `ip` is missing).
 
     `planned`: pyrkt.net.ptp's names for the pair, used when the ADD ended before its result.
@@ -47,7 +58,7 @@ def start_delete(result: dict[str, Any], planned: dict[str, str] | None = None) 
     except OSError:
         return None
     try:
-        return proc.spawn([proc.which(IP, _ENV["PATH"]), "link", "del", "dev", side[0]], _ENV)
+        return Deleting(side[0], proc.spawn([proc.which(IP, _ENV["PATH"]), "link", "del", "dev", side[0]], _ENV))
     except proc.ChildError:  # no `ip`: the same request from here, waiting for it
         from pyrkt.net import netlink
 
@@ -61,13 +72,30 @@ def start_delete(result: dict[str, Any], planned: dict[str, str] | None = None) 
         return None
 
 
-def finish_delete(child: proc.Child) -> str | None:
-    """None when the pair is gone (also when it went meanwhile), else the error."""
-    try:
-        code, out, err = child.wait()
-    except proc.ChildError as exc:
-        return f"ip link del: {exc}"
-    text = " ".join((err or out).decode(errors="replace").split())
-    if code == 0 or "Cannot find device" in text:
-        return None
-    return f"ip link del: {text[:300]}"
+def finish_delete(deleting: Deleting, timeout: float = 60.0) -> str | None:
+    """None when the pair is gone (also when it went meanwhile), else the error.
+
+    Gone means unregistered: no longer listed, its addresses and routes
+    flushed (its /sys/class/net entry goes with them). The kernel then waits
+    for RCU grace periods (15-25 ms here) before it frees the devices and
+    answers `ip`; that wait is `ip`'s alone: it is left to finish on its own.
+    """
+    import time
+
+    child, sysfs = deleting.child, f"/sys/class/net/{deleting.name}"
+    deadline = time.monotonic() + timeout
+    while os.path.lexists(sysfs):
+        if child.exited():
+            code, out, err = child.wait()
+            if not os.path.lexists(sysfs):
+                return None
+            text = " ".join((err or out).decode(errors="replace").split())
+            if code == 0 or "Cannot find device" in text:
+                return None
+            return f"ip link del: {text[:300] or f'exit status {code}'}"
+        if time.monotonic() > deadline:
+            child.detach()
+            return f"ip link del: {deleting.name} still there after {timeout:g} s"
+        time.sleep(0.0005)
+    child.detach()
+    return None
