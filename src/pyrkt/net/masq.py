@@ -56,22 +56,36 @@ def add(spec: list[str]) -> None:
     finish_add(start_add(spec))
 
 
-def start_delete(spec: list[str]) -> proc.Child | None:
-    """Start removing the rule (it runs while the plugins' DEL does); `finish_delete` waits for it."""
+def _comment(spec: list[str]) -> str:
+    return spec[spec.index("--comment") + 1] if "--comment" in spec else ""
+
+
+def start_delete(spec: list[str]) -> proc.Child | bool | None:
+    """Remove the rule: from nf_tables at once (True), else start `iptables -D`; `finish_delete` waits for it.
+
+    Why nf_tables first: see pyrkt.net.nft (0.3 ms instead of iptables' 13-25 ms).
+    """
+    from pyrkt.net import nft
+
+    comment = _comment(spec)
+    if comment and nft.delete_by_comment("nat", spec[0], comment):
+        return True
     try:
         return _start("-D", spec)
     except MasqError:
         return None
 
 
-def finish_delete(child: proc.Child | None, spec: list[str]) -> str | None:
-    if child is None:
+def finish_delete(child: proc.Child | bool | None, spec: list[str]) -> str | None:
+    if child is True:
+        return None
+    if child is None or child is False:
         return delete(spec)
     return _deleted(*_wait(child))
 
 
 def delete(spec: list[str]) -> str | None:
-    """Remove the rule; None when done or when it is not there (idempotent), else the error."""
+    """Remove the rule (iptables -D); None when done or when it is not there (idempotent), else the error."""
     try:
         child = _start("-D", spec)
     except MasqError as exc:
