@@ -2,7 +2,7 @@
 
 Layer: below `pod/`, above `image/`. `--net=host` pods import only `spec`,
 `dns` and `hosts` from here (small, built-in imports only); the CNI modules
-(`cni`, `config`, `netns`, `setup`, `proc`, `masq`) load only when a pod has a CNI
-network, and the built-in networks' own ptp (`ptp`, `netlink`, `ipam`, `veth`, `nft`)
-only with one of those: built-in imports only on that path too.
+(`cni`, `config`, `netns`, `setup`, `proc`, `masq`, and the built-in networks' own
+ptp: `ptp`, `netlink`, `ipam`, `veth`, `nft`) load only when a pod has a CNI
+network, with built-in imports only as well.
 """
