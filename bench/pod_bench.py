@@ -2,7 +2,7 @@
 """Pod start-up benchmark: `rkt run --net=host IMAGE --exec /bin/true` vs `podman run --rm --network=host`.
 
 And on each tool's default network: `rkt run IMAGE --exec /bin/true` (no
---net: CNI ptp + host-local + masquerade) vs `podman run --rm IMAGE true`
+--net: pyrkt's ptp, host-local leases, masquerade) vs `podman run --rm IMAGE true`
 (podman's default bridge network), in the same interleaved run; the table
 also gives what the default network adds to a --net=host pod.
 

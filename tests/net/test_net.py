@@ -144,6 +144,9 @@ def test_two_pods_on_a_named_bridge_network_with_cni_args_dns_and_several_networ
     assert [(n["netName"], n["ifName"]) for n in nets] == [("pyrkt-br", "eth0"), ("default-restricted", "eth1")]
     assert nets[0]["ip"] == fixed  # CNI_ARGS IP= reached host-local
     assert nets[1]["ip"].startswith("172.17.")
+    # several networks as rkt lists them (fmtNets in rkt/list.go joins with ", "), in list and status
+    joined = f"pyrkt-br:ip4={fixed}, default-restricted:ip4={nets[1]['ip']}"
+    assert joined in net("list", "--no-legend").out and f"networks={joined}" in net("status", uuid).out
     script = (f"cat /etc/resolv.conf; ip -4 -o addr; ip -4 route; "
               f"wget -q -O- http://{fixed}/ && echo REACHED")
     r = net("run", "--net=pyrkt-ptp,pyrkt-br", *sh(script))

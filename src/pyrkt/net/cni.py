@@ -11,10 +11,14 @@ given the previous one's result as `prevResult`, and in reverse for DEL.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-from typing import Any
+
+from pyrkt import fastjson  # json through _json alone: `import json` pulls in re (~6 ms of every pod)
+from pyrkt.net import proc
+
+TYPE_CHECKING = False  # typing costs ~3 ms at import, on every `rkt run` on a CNI network
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_PATH = ("/usr/lib/cni", "/opt/cni/bin")
 # versions whose results carry `ips` and that take `prevResult` (CHECK exists from 0.4.0)
@@ -40,9 +44,18 @@ def find_plugin(kind: str, path: tuple[str, ...]) -> str | None:
     return None
 
 
-def exec_plugin(network: str, conf: dict[str, Any], command: str, container_id: str, netns: str, ifname: str,
-                args: str, path: tuple[str, ...]) -> dict[str, Any] | None:
-    """Run one plugin once; its parsed result (ADD), or None. Raises CniError with the plugin's own message."""
+class Running:
+    """One plugin started (`start_plugin`); `finish_plugin` waits for it."""
+
+    __slots__ = ("network", "kind", "command", "child")
+
+    def __init__(self, network: str, kind: str, command: str, child: proc.Child) -> None:
+        self.network, self.kind, self.command, self.child = network, kind, command, child
+
+
+def start_plugin(network: str, conf: dict[str, Any], command: str, container_id: str, netns: str, ifname: str,
+                 args: str, path: tuple[str, ...]) -> Running:
+    """Start one plugin; CniError if it is not in CNI_PATH or cannot be run."""
     kind = str(conf.get("type") or "")
     binary = find_plugin(kind, path)
     if binary is None:
@@ -52,17 +65,26 @@ def exec_plugin(network: str, conf: dict[str, Any], command: str, container_id: 
         "CNI_ARGS": args, "CNI_PATH": ":".join(path), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     }
     try:
-        proc = subprocess.run([binary], input=json.dumps(conf).encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              env=env, close_fds=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        child = proc.spawn([binary], env, fastjson.dumps(conf).encode())
+    except proc.ChildError as exc:
         raise CniError(network, kind, str(exc)) from None
-    out = proc.stdout.decode(errors="replace").strip()
-    if proc.returncode != 0:
-        raise CniError(network, kind, _error_text(out, proc.stderr.decode(errors="replace"), proc.returncode))
-    if command != "ADD" or not out:
+    return Running(network, kind, command, child)
+
+
+def finish_plugin(run: Running) -> dict[str, Any] | None:
+    """The plugin's parsed result (ADD), or None; CniError with the plugin's own message."""
+    network, kind = run.network, run.kind
+    try:
+        code, stdout, stderr = run.child.wait()
+    except proc.ChildError as exc:
+        raise CniError(network, kind, str(exc)) from None
+    out = stdout.decode(errors="replace").strip()
+    if code != 0:
+        raise CniError(network, kind, _error_text(out, stderr.decode(errors="replace"), code))
+    if run.command != "ADD" or not out:
         return None
     try:
-        result = json.loads(out)
+        result = fastjson.loads(out)
     except ValueError:
         raise CniError(network, kind, f"result is not JSON: {out[:200]!r}") from None
     if not isinstance(result, dict):
@@ -70,10 +92,16 @@ def exec_plugin(network: str, conf: dict[str, Any], command: str, container_id: 
     return result
 
 
+def exec_plugin(network: str, conf: dict[str, Any], command: str, container_id: str, netns: str, ifname: str,
+                args: str, path: tuple[str, ...]) -> dict[str, Any] | None:
+    """Run one plugin once; its parsed result (ADD), or None. Raises CniError with the plugin's own message."""
+    return finish_plugin(start_plugin(network, conf, command, container_id, netns, ifname, args, path))
+
+
 def _error_text(out: str, err: str, code: int) -> str:
     """The spec's error object as one line: `msg` (`details`), else the plugin's stderr."""
     try:
-        obj = json.loads(out)
+        obj = fastjson.loads(out)
     except ValueError:
         obj = None
     if isinstance(obj, dict) and obj.get("msg"):
@@ -101,16 +129,93 @@ def plugin_conf(netconf: dict[str, Any], plugin: dict[str, Any], prev: dict[str,
     return conf
 
 
+class Chain:
+    """One command through a list's plugins, one after another, the first already running.
+
+    ADD runs them in order, each given the previous one's result as
+    prevResult; DEL in reverse, each given what ADD gave (when it got that
+    far), and every plugin is tried, its error kept. `start_add` and
+    `start_delete` return as soon as the first plugin is started, so the
+    caller can do other work while it runs; `finish` runs the rest.
+    """
+
+    __slots__ = ("netconf", "command", "container_id", "netns", "ifname", "args", "path", "runtime_config",
+                 "prev", "todo", "running", "errors")
+
+    def __init__(self, netconf: dict[str, Any], command: str, container_id: str, netns: str, ifname: str, args: str,
+                 path: tuple[str, ...], runtime_config: dict[str, Any] | None, prev: dict[str, Any] | None) -> None:
+        self.netconf, self.command, self.container_id = netconf, command, container_id
+        self.netns, self.ifname, self.args, self.path, self.runtime_config = netns, ifname, args, path, runtime_config
+        self.prev = prev
+        plugins = list(netconf["plugins"])
+        self.todo = plugins if command == "ADD" else plugins[::-1]
+        self.running: Running | None = None
+        self.errors: list[str] = []
+
+    def _next(self) -> None:
+        """Start the next plugin (DEL: one that cannot start is an error, and the next is tried)."""
+        while self.todo:
+            conf = plugin_conf(self.netconf, self.todo.pop(0), self.prev, self.runtime_config)
+            try:
+                self.running = start_plugin(self.netconf["name"], conf, self.command, self.container_id, self.netns,
+                                            self.ifname, self.args, self.path)
+                return
+            except CniError as exc:
+                if self.command == "ADD":
+                    raise
+                self.errors.append(str(exc))
+
+    def finish(self) -> None:
+        while self.running is not None:
+            run, self.running = self.running, None
+            try:
+                res = finish_plugin(run)
+            except CniError as exc:
+                if self.command == "ADD":
+                    raise
+                self.errors.append(str(exc))
+                res = None
+            if res is not None and self.command == "ADD":
+                self.prev = res
+            self._next()
+
+
+def start_add(netconf: dict[str, Any], container_id: str, netns: str, ifname: str, args: str,
+              path: tuple[str, ...] = DEFAULT_PATH, runtime_config: dict[str, Any] | None = None,
+              prev: dict[str, Any] | None = None) -> Chain:
+    """Start ADD through the list (see Chain); CniError if its first plugin cannot be started.
+
+    `prev`: the result of what came before the list's first plugin (pyrkt.net.ptp's), its prevResult.
+    """
+    chain = Chain(netconf, "ADD", container_id, netns, ifname, args, path, runtime_config, prev)
+    chain._next()
+    return chain
+
+
+def finish_add(chain: Chain) -> dict[str, Any]:
+    """Run the rest of the ADD; the last result (the network's). CniError naming the plugin that failed."""
+    chain.finish()
+    return chain.prev or {}
+
+
 def add(netconf: dict[str, Any], container_id: str, netns: str, ifname: str, args: str,
         path: tuple[str, ...] = DEFAULT_PATH, runtime_config: dict[str, Any] | None = None) -> dict[str, Any]:
     """ADD through every plugin of the list in order; the last result (the network's)."""
-    prev: dict[str, Any] | None = None
-    for plugin in netconf["plugins"]:
-        res = exec_plugin(netconf["name"], plugin_conf(netconf, plugin, prev, runtime_config), "ADD",
-                          container_id, netns, ifname, args, path)
-        if res is not None:
-            prev = res
-    return prev or {}
+    return finish_add(start_add(netconf, container_id, netns, ifname, args, path, runtime_config))
+
+
+def start_delete(netconf: dict[str, Any], container_id: str, netns: str, ifname: str, args: str,
+                 path: tuple[str, ...] = DEFAULT_PATH, runtime_config: dict[str, Any] | None = None,
+                 result: dict[str, Any] | None = None) -> Chain:
+    """Start DEL through the list in reverse (see Chain); never raises: `finish_delete` returns the errors."""
+    chain = Chain(netconf, "DEL", container_id, netns, ifname, args, path, runtime_config, result)
+    chain._next()
+    return chain
+
+
+def finish_delete(chain: Chain) -> list[str]:
+    chain.finish()
+    return chain.errors
 
 
 def delete(netconf: dict[str, Any], container_id: str, netns: str, ifname: str, args: str,
@@ -122,14 +227,7 @@ def delete(netconf: dict[str, Any], container_id: str, netns: str, ifname: str, 
     as the spec asks from 0.4.0. A plugin must treat DEL of what it never added
     as success, so this is safe to repeat.
     """
-    errors = []
-    for plugin in reversed(netconf["plugins"]):
-        try:
-            exec_plugin(netconf["name"], plugin_conf(netconf, plugin, result, runtime_config), "DEL",
-                        container_id, netns, ifname, args, path)
-        except CniError as exc:
-            errors.append(str(exc))
-    return errors
+    return finish_delete(start_delete(netconf, container_id, netns, ifname, args, path, runtime_config, result))
 
 
 def check(netconf: dict[str, Any], container_id: str, netns: str, ifname: str, args: str, result: dict[str, Any],

@@ -11,9 +11,10 @@ UUID so a listing shows whose it is. Networks from net.d that ask for
 
 from __future__ import annotations
 
-import subprocess
+from pyrkt.net import proc
 
 IPTABLES = "iptables"
+_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
 
 class MasqError(Exception):
@@ -25,40 +26,71 @@ def rule(ip: str, subnet: str, container_id: str, network: str) -> list[str]:
             f"rkt pod {container_id} network {network}", "-j", "MASQUERADE"]
 
 
-def _run(op: str, spec: list[str]) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+def _start(op: str, spec: list[str]) -> proc.Child:
     try:
-        return subprocess.run([IPTABLES, "-w", "-t", "nat", op, *spec], capture_output=True, text=True, env=env, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+        return proc.spawn([proc.which(IPTABLES, _ENV["PATH"]), "-w", "-t", "nat", op, *spec], _ENV)
+    except proc.ChildError as exc:
         raise MasqError(f"iptables: {exc}") from None
 
 
-def add(spec: list[str]) -> None:
-    p = _run("-A", spec)
-    if p.returncode != 0:
-        raise MasqError("iptables: " + " ".join((p.stderr or p.stdout).split())[:300])
-
-
-def start_delete(spec: list[str]) -> subprocess.Popen[str] | None:
-    """Start removing the rule (it runs while the plugins' DEL does); `finish_delete` waits for it."""
+def _wait(child: proc.Child) -> tuple[int, str]:
     try:
-        return subprocess.Popen([IPTABLES, "-w", "-t", "nat", "-D", *spec], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
-    except OSError:
+        code, out, err = child.wait()
+    except proc.ChildError as exc:
+        return 1, str(exc)
+    return code, (err or out).decode(errors="replace")
+
+
+def start_add(spec: list[str]) -> proc.Child:
+    """Start adding the rule (MasqError if iptables cannot be run); `finish_add` waits for it."""
+    return _start("-A", spec)
+
+
+def finish_add(child: proc.Child) -> None:
+    code, text = _wait(child)
+    if code != 0:
+        raise MasqError("iptables: " + " ".join(text.split())[:300])
+
+
+def add(spec: list[str]) -> None:
+    finish_add(start_add(spec))
+
+
+def _comment(spec: list[str]) -> str:
+    return spec[spec.index("--comment") + 1] if "--comment" in spec else ""
+
+
+def start_delete(spec: list[str]) -> proc.Child | bool | None:
+    """Remove the rule: from nf_tables at once (True), else start `iptables -D`; `finish_delete` waits for it.
+
+    Why nf_tables first: see pyrkt.net.nft (0.3 ms instead of iptables' 13-25 ms).
+    """
+    from pyrkt.net import nft
+
+    comment = _comment(spec)
+    if comment and nft.delete_by_comment("nat", spec[0], comment):
+        return True
+    try:
+        return _start("-D", spec)
+    except MasqError:
         return None
 
 
-def finish_delete(proc: subprocess.Popen[str] | None, spec: list[str]) -> str | None:
-    if proc is None:
+def finish_delete(child: proc.Child | bool | None, spec: list[str]) -> str | None:
+    if child is True:
+        return None
+    if child is None or child is False:
         return delete(spec)
-    out, _ = proc.communicate(timeout=60)
-    return _deleted(proc.returncode, out or "")
+    return _deleted(*_wait(child))
 
 
 def delete(spec: list[str]) -> str | None:
-    """Remove the rule; None when done or when it is not there (idempotent), else the error."""
-    p = _run("-D", spec)
-    return _deleted(p.returncode, p.stderr or p.stdout)
+    """Remove the rule (iptables -D); None when done or when it is not there (idempotent), else the error."""
+    try:
+        child = _start("-D", spec)
+    except MasqError as exc:
+        return str(exc)
+    return _deleted(*_wait(child))
 
 
 def _deleted(code: int, out: str) -> str | None:

@@ -296,7 +296,7 @@ def info(pod: Pod) -> PodInfo:
             nets = []
     return PodInfo(pod.uuid, state, pod.created(), pod.started(), pid, apps,
                    pod.exit_codes() if state in ("exited", "exited garbage") else {},
-                   ",".join(f"{n['netName']}:ip4={n['ip']}" for n in nets), nets)
+                   ", ".join(f"{n['netName']}:ip4={n['ip']}" for n in nets), nets)  # rkt's fmtNets (rkt/list.go)
 
 
 def wait(pod: Pod, timeout: float | None, ready: bool = False) -> None:

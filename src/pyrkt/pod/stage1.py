@@ -280,13 +280,18 @@ def oci_config(pod_dir: str, uuid: str, app: AppPlan, plan: PodPlan, init_pid: i
 
 
 def write_etc_files(pod_dir: str, plan: PodPlan, net: str, apps_rootfs: list[str],
-                    attachments: list[dict[str, Any]] | None = None) -> None:
-    """The pod's hosts and resolv.conf (see pyrkt.net.hosts and pyrkt.net.dns), bound into every app."""
+                    attachments: list[dict[str, Any]] | None = None, adding: bool = False) -> None:
+    """The pod's hosts and resolv.conf (see pyrkt.net.hosts and pyrkt.net.dns), bound into every app.
+
+    `adding`: the networks' ADD is under way (see pyrkt.net.setup.known_before_add): the
+    files are made as they will be, the pod's address 127.0.0.1 until the call after
+    it rewrites them in place (the apps' bind mounts keep the inode).
+    """
     from pyrkt.net import dns, hosts
 
-    pod_ip = None
+    pod_ip = "127.0.0.1" if adding else None
     results: list[dict[str, Any]] = []
-    if attachments:
+    if attachments and not adding:
         from pyrkt.net.setup import pod_ip as first_ip
 
         pod_ip = first_ip(attachments)
@@ -455,6 +460,20 @@ def run_pod(pod: Pod, plan: PodPlan, net: str, show_logs: bool = True) -> int:
     master = -1
     port_socks: list[socket] = []
     own_pidns = -1
+    adding: Any = None  # the CNI ADD under way (pyrkt.net.setup.start), until net_ready
+
+    def net_ready() -> None:
+        """Wait for the pod's CNI ADD, then write its hosts and resolv.conf (before any app starts)."""
+        nonlocal adding
+        if adding is None:
+            return
+        pending, adding = adding, None
+        try:
+            attachments = netsetup.finish(pending)
+        except netsetup.NetError as exc:
+            raise Stage1Error(str(exc)) from None
+        write_etc_files(pod_dir, plan, net, rootfses, attachments)
+
     try:
         if cni:
             from pyrkt.net import setup as netsetup
@@ -463,13 +482,16 @@ def run_pod(pod: Pod, plan: PodPlan, net: str, show_logs: bool = True) -> int:
                 attachments = netsetup.plan(None if plan.net is None else list(plan.net), ports,
                                             plan.local_config, plan.system_config)
                 port_socks = netsetup.reserve_ports(ports)
-                attachments = netsetup.setup(pod_dir, uuid, init_pid, attachments)
+                adding = netsetup.start(pod_dir, uuid, init_pid, attachments)
             except netsetup.NetError as exc:
                 raise Stage1Error(str(exc)) from None
-            write_etc_files(pod_dir, plan, net, rootfses, attachments)
             # creating an app joins its pid namespace for our children: the CNI plugins that
             # delete the networks at exit must be forked in ours (the pod's is gone by then)
             own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            if plan.mds_register or not netsetup.known_before_add(attachments):
+                net_ready()
+            else:  # the ADD runs while the containers are made; the files they bind exist (filled in by net_ready)
+                write_etc_files(pod_dir, plan, net, rootfses, attachments, adding=True)
         if plan.mds_register:  # apps get AC_METADATA_URL (pyrkt.pod.mds); needs the pod's network up
             from pyrkt.pod import mds
 
@@ -515,6 +537,7 @@ def run_pod(pod: Pod, plan: PodPlan, net: str, show_logs: bool = True) -> int:
                     if fd not in saved and fd != devnull:
                         os.close(fd)
             created.append((app, state.pid))
+        net_ready()
         ready, init_ready = init_ready, -1  # await_pod_init closes it, even when it raises
         await_pod_init(init_pid, ready)
         pod.write("started", repr(time.time()), sync=False)
@@ -545,20 +568,18 @@ def run_pod(pod: Pod, plan: PodPlan, net: str, show_logs: bool = True) -> int:
             from pyrkt.pod import mds
 
             mds.unregister(uuid)
-        net_down = None
-        net_errors: list[str] = []
+        tearing = None
         if cni:
-            import threading
-
-            from pyrkt.net.setup import teardown
+            from pyrkt.net import setup as netsetup
 
             if own_pidns >= 0:
                 sc.setns(own_pidns, sc.CLONE_NEWPID)  # back in our pid namespace: threads work again
                 os.close(own_pidns)
+            if adding is not None:
+                netsetup.abandon(adding)  # the pod failed during its ADD: the DEL must see all it added
             # the networks go while the apps' containers and mounts do: independent, and both
             # mostly wait (on the plugins, on umount)
-            net_down = threading.Thread(target=lambda: net_errors.extend(teardown(pod_dir)), name="cni-del")
-            net_down.start()
+            tearing = netsetup.start_teardown(pod_dir)
         for s, h in old.items():
             signal.signal(s, h)
         for fd in saved + [devnull] + ([master] if master >= 0 else []):
@@ -566,9 +587,8 @@ def run_pod(pod: Pod, plan: PodPlan, net: str, show_logs: bool = True) -> int:
         for log in logs:
             log.close()
         cleanup_apps(pod_dir, [a.name for a in apps], unmount=not plan.no_overlay or bool(users))
-        if net_down is not None:
-            net_down.join()
-            for err in net_errors:
+        if tearing is not None:
+            for err in netsetup.finish_teardown(tearing):
                 print(f"rkt: tearing down the pod's networks: {err}", file=sys.stderr)
             for sock in port_socks:
                 sock.close()
