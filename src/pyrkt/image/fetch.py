@@ -23,30 +23,25 @@ and a per-reference lock, so concurrent fetches of one image do the work once.
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import gzip
-import hashlib
-import http.client
-import json
-import lzma
 import os
 import posixpath
 import sys
-import tarfile
-import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Callable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import tarfile
+    from typing import IO, Any, Callable
+
     from pyrkt.image.trust import TrustStore
 
+from pyrkt import fastjson
 from pyrkt.image.appc import ImageManifest
+from pyrkt.image.credentials import load_credentials
 from pyrkt.image.digest import Digest, aci_image_id
 from pyrkt.image.errors import FetchError, ImageError, InvalidManifest, NotFound, SignatureError
-from pyrkt.image.httpclient import Credentials, host_of, load_credentials, make_opener, parse_max_age, request
 from pyrkt.image.mapping import appc_name_for, config_to_manifest
 from pyrkt.image.oci import INDEX_TYPES, OCI_LAYER, OCI_MANIFEST, ImageConfig, Index, Manifest, sniff_media_type
 from pyrkt.image.reference import (AppcNameRef, DockerArchiveRef, DockerRef, FileRef, HttpRef, ImageIDRef, OciLayoutRef,
@@ -54,6 +49,11 @@ from pyrkt.image.reference import (AppcNameRef, DockerArchiveRef, DockerRef, Fil
 from pyrkt.image.registry import RegistryClient
 from pyrkt.image.render import find_dependency
 from pyrkt.image.store import ImageRecord, Store
+from pyrkt.records import dataclass, field
+
+# Only what a docker:// fetch uses is imported above (a cold fetch is timed
+# against skopeo): tarfile, the compressors, json, urllib/http.client and
+# tempfile are imported where the ACI, URL and archive paths need them.
 
 PULL_POLICIES = ("new", "update", "never")
 _CHUNK = 1 << 20
@@ -119,6 +119,10 @@ class _Progress:
 
 
 def _decompressed(f: IO[bytes]) -> IO[bytes]:
+    import bz2
+    import gzip
+    import lzma
+
     head = f.read(6)
     f.seek(0)
     if head[:2] == b"\x1f\x8b":
@@ -140,6 +144,8 @@ class _TarSource:
         self.tar: tarfile.TarFile | None = None
         self.members: dict[str, tarfile.TarInfo] = {}
         if not os.path.isdir(path):
+            import tarfile
+
             try:
                 self.tar = tarfile.open(path, "r:*")
             except (OSError, tarfile.TarError) as exc:
@@ -179,7 +185,7 @@ class _TarSource:
         with self.open(name) as f:
             data = f.read(16 << 20)
         try:
-            return json.loads(data)
+            return fastjson.loads(data)
         except ValueError as exc:
             raise InvalidManifest(f"{self.path}: {name} is not valid JSON: {exc}") from None
 
@@ -264,6 +270,8 @@ class Fetcher:
         """'aci', 'oci' (oci-archive) or 'docker' (docker save) by the archive's top-level names."""
         if path.endswith(".aci"):
             return "aci"
+        import tarfile
+
         try:
             with open(path, "rb") as raw, tarfile.open(fileobj=_decompressed(raw), mode="r|") as tar:
                 for i, m in enumerate(tar):
@@ -282,6 +290,8 @@ class Fetcher:
 
     def import_aci(self, path: str, sig_path: str | None, origin: str, latest: bool | None = None) -> str:
         """Import an ACI file (optionally compressed) after checking its signature."""
+        import lzma
+
         try:
             raw = open(path, "rb")
         except OSError as exc:
@@ -328,6 +338,8 @@ class Fetcher:
 
     @staticmethod
     def _aci_manifest(tar_path: str, origin: str) -> ImageManifest:
+        import tarfile
+
         try:
             with tarfile.open(tar_path, "r:") as tar:
                 data = None
@@ -357,6 +369,11 @@ class Fetcher:
     def _fetch_url(self, url: str, sig_url: str | None, name_labels: tuple[str, dict[str, str]] | None) -> str:
         if url.startswith("http://") and not self.opts.allows("http"):
             raise FetchError(f"{url}: plain http is refused; use --insecure-options=http")
+        import hashlib
+        import http.client
+
+        from pyrkt.image.httpclient import host_of, make_opener, parse_max_age, request
+
         with self.store.lock("url-" + hashlib.sha256(url.encode()).hexdigest()):
             cached = self.store.remote(url)
             if cached and self.opts.pull_policy in ("new", "never"):
@@ -434,6 +451,10 @@ class Fetcher:
             return image_id
 
     def _download_small(self, opener: object, url: str, auth: str | None) -> str:
+        import tempfile
+
+        from pyrkt.image.httpclient import request
+
         resp = request(opener, url, {}, auth)  # type: ignore[arg-type]
         with resp:
             if resp.status != 200:
@@ -461,6 +482,8 @@ class Fetcher:
             for key_url in eps.keys:
                 if key_url.startswith("http://") and not self.opts.allows("pubkey"):
                     continue
+                from pyrkt.image.httpclient import make_opener, request
+
                 resp = request(make_opener(not self.opts.allows("tls")), key_url)
                 with resp:
                     if resp.status == 200:
@@ -478,6 +501,8 @@ class Fetcher:
     # -- Docker registry -----------------------------------------------------
     def _fetch_docker(self, ref: DockerRef) -> str:
         self._need_insecure_image(str(ref))
+        import hashlib
+
         with self.store.lock("docker-" + hashlib.sha256(str(ref).encode()).hexdigest()):
             if self.opts.pull_policy in ("new", "never"):
                 with contextlib.suppress(NotFound):
@@ -663,7 +688,7 @@ class Fetcher:
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": str(cfg_digest), "size": cfg_size},
                 "layers": [{"mediaType": OCI_LAYER, "digest": str(d), "size": s} for d, s in layers],
             }
-            data = json.dumps(manifest_obj, separators=(",", ":")).encode()
+            data = fastjson.dumps(manifest_obj, compact=True).encode()
             digest = self.store.put_blob(data)
             manifest = Manifest.parse(data)
             cfg = ImageConfig.parse(self.store.read_blob(cfg_digest))

@@ -9,21 +9,27 @@ renamed into place when the digest matches.
 
 `http://` registries are used only when the caller allows it
 (`--insecure-options=http`); then https is tried first and plain http is the
-fallback, as docker does for insecure registries.
+fallback, as docker does for insecure registries (the probe sends a TLS
+ClientHello by hand: `ssl` is imported only when the registry speaks TLS).
+
+HTTP goes through `http1.Pool`: one pool per client, so the manifest, the
+config and every parallel worker's blobs reuse a few kept-alive connections.
 """
 
 from __future__ import annotations
 
 import threading
-import urllib.parse
-from http.client import HTTPResponse
-from typing import Callable
 
+from pyrkt.image.credentials import Credentials, parse_www_authenticate
 from pyrkt.image.digest import Digest
 from pyrkt.image.errors import DigestMismatch, FetchError, ImageError
-from pyrkt.image.httpclient import Credentials, make_opener, parse_www_authenticate, request
+from pyrkt.image.http1 import Pool, Response, speaks_tls, split_url
 from pyrkt.image.oci import ACCEPT, sniff_media_type
 from pyrkt.image.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
 
 _CHUNK = 1 << 20
 
@@ -34,7 +40,7 @@ class RegistryClient:
         self.registry = registry
         self.repository = repository
         self.allow_http = allow_http
-        self.opener = make_opener(verify_tls)
+        self.pool = Pool(verify_tls)
         self.credentials = credentials
         self.scheme: str | None = None
         self._auth: str | None = None
@@ -46,11 +52,12 @@ class RegistryClient:
             if self.allow_http:
                 # does it speak TLS at all? (an unverified probe: cheap, and only decides the scheme;
                 # the real requests verify the certificate unless --insecure-options=tls)
+                _, host, port, _ = split_url(f"https://{self.registry}/")
                 try:
-                    resp = request(make_opener(False), f"https://{self.registry}/v2/")
-                    resp.close()
-                except FetchError:
-                    self.scheme = "http"
+                    if not speaks_tls(host, port):
+                        self.scheme = "http"
+                except OSError:
+                    self.scheme = "http"  # unreachable: the http request says so in its own words
         return f"{self.scheme}://{self.registry}"
 
     def _authenticate(self, challenge: str) -> None:
@@ -65,45 +72,49 @@ class RegistryClient:
         query: dict[str, str] = {k: params[k] for k in ("service", "scope") if k in params}
         if "scope" not in query:
             query["scope"] = f"repository:{self.repository}:pull"
-        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urllib.parse.urlencode(query)
-        resp = request(self.opener, url, auth=self.credentials.basic() if self.credentials else None)
+        from urllib.parse import urlencode  # only on a token registry's 401
+
+        url = params["realm"] + ("&" if "?" in params["realm"] else "?") + urlencode(query)
+        resp = self.pool.request(url, auth=self.credentials.basic() if self.credentials else None)
         with resp:
             body = resp.read()
             if resp.status != 200:
                 raise FetchError(f"registry {self.registry}: token server {params['realm']} refused: HTTP {resp.status}")
-        import json
+        from pyrkt import fastjson
 
         try:
-            obj = json.loads(body)
+            obj = fastjson.loads(body)
         except ValueError:
             raise FetchError(f"registry {self.registry}: token server sent invalid JSON") from None
-        token = obj.get("token") or obj.get("access_token")
+        token = (obj.get("token") or obj.get("access_token")) if isinstance(obj, dict) else None
         if not isinstance(token, str) or not token:
             raise FetchError(f"registry {self.registry}: token server sent no token")
         self._auth = f"Bearer {token}"
 
-    def _get(self, path: str, headers: dict[str, str] | None = None) -> HTTPResponse:
+    def _get(self, path: str, headers: dict[str, str] | None = None) -> Response:
         url = self._base() + path
-        resp = request(self.opener, url, headers=headers, auth=self._auth)
+        resp = self.pool.request(url, headers=headers, auth=self._auth)
         if resp.status == 401:
-            challenge = resp.headers.get("WWW-Authenticate", "")
+            challenge = resp.headers.get("WWW-Authenticate") or ""
+            resp.read(64 << 10)  # the small error body: the connection stays usable
             resp.close()
             with self._lock:
                 self._authenticate(challenge)
-            resp = request(self.opener, url, headers=headers, auth=self._auth)
+            resp = self.pool.request(url, headers=headers, auth=self._auth)
             if resp.status == 401:
                 resp.close()
                 raise FetchError(f"registry {self.registry}: unauthorized for {self.repository} (wrong credentials?)")
         return resp
 
-    def _error(self, resp: HTTPResponse, what: str) -> ImageError:
+    def _error(self, resp: Response, what: str) -> ImageError:
         body = resp.read(4096)
         resp.close()
         detail = ""
         try:
-            import json
+            from pyrkt import fastjson
 
-            errs = json.loads(body).get("errors") or []
+            obj = fastjson.loads(body)
+            errs = (obj.get("errors") or []) if isinstance(obj, dict) else []
             if errs:
                 detail = ": " + "; ".join(f"{e.get('code')} {e.get('message')}" for e in errs)
         except (ValueError, AttributeError):
@@ -140,7 +151,7 @@ class RegistryClient:
             n = 0
             with resp, store.blob_writer(expected=digest) as w:
                 while True:
-                    chunk = resp.read(_CHUNK)
+                    chunk = resp.read1(_CHUNK)
                     if not chunk:
                         break
                     w.write(chunk)

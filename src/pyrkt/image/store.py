@@ -145,13 +145,14 @@ class BlobWriter:
 
     def __init__(self, store: "Store", algorithm: str = "sha256", expected: Digest | None = None) -> None:
         import hashlib
-        import tempfile
+
+        from pyrkt.image.tmpname import mkstemp
 
         self.store = store
         self.expected = expected
         self.hasher = hashlib.new(expected.algorithm if expected else algorithm)
         self.algorithm = expected.algorithm if expected else algorithm
-        fd, self.tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
+        fd, self.tmp = mkstemp(store.tmp_dir, "blob-")
         self.file: IO[bytes] = os.fdopen(fd, "wb")
         self.size = 0
         self.digest: Digest | None = None
