@@ -46,6 +46,7 @@ from pyrkt.image.mapping import appc_name_for, config_to_manifest
 from pyrkt.image.oci import INDEX_TYPES, OCI_LAYER, OCI_MANIFEST, ImageConfig, Index, Manifest, sniff_media_type
 from pyrkt.image.reference import (AppcNameRef, DockerArchiveRef, DockerRef, FileRef, HttpRef, ImageIDRef, OciLayoutRef,
                                    parse_docker, parse_reference)
+from pyrkt.image.publish import Publisher
 from pyrkt.image.registry import RegistryClient
 from pyrkt.image.render import find_dependency
 from pyrkt.image.store import ImageRecord, Store
@@ -529,22 +530,38 @@ class Fetcher:
                 if all(self.store.has_blob(d) for d in rec.blob_digests()):
                     self.store.set_remote(str(ref), image_id)
                     return image_id
-            self.store.put_blob(data, expected=digest)
-            self._count(len(data), False)
-            cfg_n = client.fetch_blob(self.store, manifest.config.digest, manifest.config.size)
-            self._count(cfg_n, cfg_n == 0)
-            cfg = ImageConfig.parse(self.store.read_blob(manifest.config.digest))
-            total = sum(layer.size for layer in manifest.layers)
-            prog = _Progress(self.opts.progress, f"Downloading {ref.repository}", total)
-
-            def one(layer_digest: Digest, size: int) -> None:
-                n = client.fetch_blob(self.store, layer_digest, size, prog)
-                self._count(n, n == 0)
-
+            # blobs are verified as they arrive and published (fsync, rename) in the
+            # background while the next ones download; all are visible and their
+            # directory synced before the image is indexed (pyrkt.image.publish)
+            pub = Publisher()
             try:
-                self._parallel(one, [(layer.digest, layer.size) for layer in manifest.layers])
-            finally:
-                prog.close()
+                w = self.store.blob_writer(expected=digest)
+                try:
+                    w.write(data)
+                    pub.submit(w, w.verify(f"manifest {ref}"))
+                except BaseException:
+                    w.abort()
+                    raise
+                self._count(len(data), False)
+                cfg_n = client.fetch_blob(self.store, manifest.config.digest, manifest.config.size, publisher=pub)
+                self._count(cfg_n, cfg_n == 0)
+                cfg = ImageConfig.parse(pub.read(self.store, manifest.config.digest))
+                total = sum(layer.size for layer in manifest.layers)
+                prog = _Progress(self.opts.progress, f"Downloading {ref.repository}", total)
+
+                def one(layer_digest: Digest, size: int) -> None:
+                    n = client.fetch_blob(self.store, layer_digest, size, prog, publisher=pub)
+                    self._count(n, n == 0)
+
+                try:
+                    self._parallel(one, [(layer.digest, layer.size) for layer in manifest.layers])
+                finally:
+                    prog.close()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    pub.wait()  # no thread left writing; the first error is the one to tell
+                raise
+            pub.wait()
             annotations = {"appc.io/docker/registryurl": ref.registry, "appc.io/docker/repository": ref.repository,
                            "appc.io/docker/manifesthash": str(digest)}
             if index_digest:

@@ -31,6 +31,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable
 
+    from pyrkt.image.publish import Publisher
+
 _CHUNK = 1 << 20
 
 
@@ -138,27 +140,47 @@ class RegistryClient:
                 raise DigestMismatch(f"digest mismatch for manifest {self.repository}:{reference}: registry says {sent}, content is {actual}")
         return data, sniff_media_type(data, header_type), actual
 
-    def fetch_blob(self, store: Store, digest: Digest, size: int | None = None, progress: Callable[[int], None] | None = None) -> int:
-        """Download a blob into the store unless it is there; returns bytes downloaded."""
+    def fetch_blob(self, store: Store, digest: Digest, size: int | None = None, progress: "Callable[[int], None] | None" = None,
+                   publisher: "Publisher | None" = None) -> int:
+        """Download a blob into the store unless it is there; returns bytes downloaded.
+
+        With a `publisher`, the verified blob is handed to it (fsync and rename in
+        the background, the blob's lock held until then) instead of committed here."""
         if store.has_blob(digest):
             return 0
-        with store.lock(f"blob-{digest.key}"):
+        lock = store.lock(f"blob-{digest.key}")
+        lock.__enter__()
+        handed = False
+        try:
             if store.has_blob(digest):
                 return 0
             resp = self._get(f"/v2/{self.repository}/blobs/{digest}")
             if resp.status != 200:
                 raise self._error(resp, f"blob {digest}")
             n = 0
-            with resp, store.blob_writer(expected=digest) as w:
-                while True:
-                    chunk = resp.read1(_CHUNK)
-                    if not chunk:
-                        break
-                    w.write(chunk)
-                    n += len(chunk)
-                    if progress:
-                        progress(len(chunk))
+            w = store.blob_writer(expected=digest)
+            try:
+                with resp:
+                    while True:
+                        chunk = resp.read1(_CHUNK)
+                        if not chunk:
+                            break
+                        w.write(chunk)
+                        n += len(chunk)
+                        if progress:
+                            progress(len(chunk))
                 if size is not None and n != size:
                     raise DigestMismatch(f"blob {digest}: expected {size} bytes, got {n}")
-                w.commit(f"blob {digest}")
+                verified = w.verify(f"blob {digest}")
+                if publisher is None:
+                    w.publish(verified)
+                else:
+                    publisher.submit(w, verified, lock)
+                    handed = True
+            except BaseException:
+                w.abort()
+                raise
             return n
+        finally:
+            if not handed:
+                lock.__exit__(None, None, None)

@@ -164,20 +164,35 @@ class BlobWriter:
         return len(data)
 
     def commit(self, what: str = "blob") -> Digest:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        digest = self.verify(what)
+        self.publish(digest)
+        return digest
+
+    def verify(self, what: str = "blob") -> Digest:
+        """The digest of what was written; a mismatch removes the temp file and raises.
+
+        commit() is verify() then publish(); a fetcher may publish later (in
+        another thread, overlapping the fsync with the next download): nothing
+        is visible in the store before publish()."""
         digest = Digest(self.algorithm, self.hasher.hexdigest())
         if self.expected is not None and digest != self.expected:
             self.abort()
             raise DigestMismatch(f"digest mismatch for {what}: expected {self.expected}, got {digest}")
+        return digest
+
+    def publish(self, digest: Digest, sync_dir: bool = True) -> None:
+        """fsync the temp file and rename it to its blob path (then fsync that dir, unless
+        the caller does it once for several blobs before it indexes them)."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
         dest = self.store.blob_path(digest)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         os.chmod(self.tmp, 0o644)
         os.rename(self.tmp, dest)
-        fsync_dir(os.path.dirname(dest))
+        if sync_dir:
+            fsync_dir(os.path.dirname(dest))
         self.digest = digest
-        return digest
 
     def abort(self) -> None:
         try:
