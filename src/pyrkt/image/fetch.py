@@ -71,7 +71,7 @@ class FetchOptions:
     trust_keys_from_https: bool = False
     progress: bool = False
     log: Callable[[str], None] = field(default=lambda msg: print(f"rkt: {msg}", file=sys.stderr))
-    max_parallel: int = 4
+    max_parallel: int = 6  # blobs downloading at once (skopeo's default is 6 too)
 
     def allows(self, what: str) -> bool:
         o = self.insecure
@@ -513,7 +513,7 @@ class Fetcher:
             creds = self.docker_creds.get(ref.registry)
             client = RegistryClient(ref.registry, ref.repository, allow_http=self.opts.allows("http"),
                                     verify_tls=not self.opts.allows("tls"), credentials=creds)
-            data, mt, digest = client.get_manifest(ref.reference)
+            data, mt, digest = self._manifest_while_opening_index(client, ref.reference)
             index_digest = None
             depth = 0
             while mt in INDEX_TYPES:
@@ -525,38 +525,47 @@ class Fetcher:
                 data, mt, digest = client.get_manifest(str(chosen.digest))
             manifest = Manifest.parse(data, mt)
             image_id = digest.key
-            with contextlib.suppress(NotFound):
-                rec = self.store.get(image_id)
-                if all(self.store.has_blob(d) for d in rec.blob_digests()):
+            # The config and the layers download in worker threads at once (skopeo
+            # downloads several at a time too); meanwhile this thread looks the image
+            # up in the index (on a new store: creates it). Each blob is verified as
+            # it arrives and published (fsync, rename) in the background while the
+            # next ones download; all are visible and their directory synced before
+            # the image is indexed (pyrkt.image.publish).
+            pub = Publisher()
+            total = sum(layer.size for layer in manifest.layers)
+            prog = _Progress(self.opts.progress, f"Downloading {ref.repository}", total)
+            cfg_digest = manifest.config.digest
+
+            def one(blob: Digest, size: int) -> None:
+                n = client.fetch_blob(self.store, blob, size, None if blob == cfg_digest else prog, publisher=pub)
+                self._count(n, n == 0)
+
+            join = self._parallel_start(one, [(cfg_digest, manifest.config.size)] + [(layer.digest, layer.size) for layer in manifest.layers])
+            try:
+                try:
+                    complete = False
+                    with contextlib.suppress(NotFound):
+                        rec = self.store.get(image_id)
+                        complete = all(self.store.has_blob(d) for d in rec.blob_digests())
+                    if not complete:
+                        w = self.store.blob_writer(expected=digest)
+                        try:
+                            w.write(data)
+                            pub.submit(w, w.verify(f"manifest {ref}"))
+                        except BaseException:
+                            w.abort()
+                            raise
+                        self._count(len(data), False)
+                finally:
+                    try:
+                        join()
+                    finally:
+                        prog.close()
+                if complete:
+                    pub.wait()
                     self.store.set_remote(str(ref), image_id)
                     return image_id
-            # blobs are verified as they arrive and published (fsync, rename) in the
-            # background while the next ones download; all are visible and their
-            # directory synced before the image is indexed (pyrkt.image.publish)
-            pub = Publisher()
-            try:
-                w = self.store.blob_writer(expected=digest)
-                try:
-                    w.write(data)
-                    pub.submit(w, w.verify(f"manifest {ref}"))
-                except BaseException:
-                    w.abort()
-                    raise
-                self._count(len(data), False)
-                cfg_n = client.fetch_blob(self.store, manifest.config.digest, manifest.config.size, publisher=pub)
-                self._count(cfg_n, cfg_n == 0)
-                cfg = ImageConfig.parse(pub.read(self.store, manifest.config.digest))
-                total = sum(layer.size for layer in manifest.layers)
-                prog = _Progress(self.opts.progress, f"Downloading {ref.repository}", total)
-
-                def one(layer_digest: Digest, size: int) -> None:
-                    n = client.fetch_blob(self.store, layer_digest, size, prog, publisher=pub)
-                    self._count(n, n == 0)
-
-                try:
-                    self._parallel(one, [(layer.digest, layer.size) for layer in manifest.layers])
-                finally:
-                    prog.close()
+                cfg = ImageConfig.parse(pub.read(self.store, cfg_digest))
             except BaseException:
                 with contextlib.suppress(Exception):
                     pub.wait()  # no thread left writing; the first error is the one to tell
@@ -571,12 +580,35 @@ class Fetcher:
             self.store.set_remote(str(ref), image_id)
             return image_id
 
+    def _manifest_while_opening_index(self, client: RegistryClient, reference: str) -> tuple[bytes, str, Digest]:
+        """client.get_manifest(reference), from a thread while this one opens the index
+        (on a new store: creates it, a few fsyncs): the two waits overlap."""
+        box: list[tuple[bytes, str, Digest]] = []
+        failed: list[BaseException] = []
+
+        def get() -> None:
+            try:
+                box.append(client.get_manifest(reference))
+            except BaseException as exc:  # re-raised here, in the fetching thread
+                failed.append(exc)
+
+        t = threading.Thread(target=get, daemon=True)
+        t.start()
+        try:
+            self.store.db  # noqa: B018 - opened for its side effect
+        finally:
+            t.join()
+        if failed:
+            raise failed[0]
+        return box[0]
+
     def _parallel(self, fn: Callable[[Digest, int], None], items: list[tuple[Digest, int]]) -> None:
+        self._parallel_start(fn, items)()
+
+    def _parallel_start(self, fn: Callable[[Digest, int], None], items: list[tuple[Digest, int]]) -> Callable[[], None]:
+        """Start `fn(*item)` for the items in a few worker threads; returns a join that
+        waits for all of them and re-raises the first failure (in the items' order)."""
         unique = list(dict.fromkeys(items))
-        if len(unique) <= 1:
-            for item in unique:
-                fn(*item)
-            return
         # a few plain threads taking items in order (skopeo downloads a few layers at
         # a time too); not concurrent.futures: it imports logging (~13 ms per fetch)
         pending = list(unique)
@@ -596,13 +628,23 @@ class Fetcher:
                     errors[i] = exc
 
         threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(self.opts.max_parallel, len(unique)))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for e in errors:
-            if e is not None:
-                raise e
+        started: list[threading.Thread] = []
+        try:
+            for t in threads:
+                t.start()
+                started.append(t)
+        finally:
+            if not started:
+                worker()  # no thread to be had: do it all here
+
+        def join() -> None:
+            for t in started:
+                t.join()
+            for e in errors:
+                if e is not None:
+                    raise e
+
+        return join
 
     def _index_oci(self, image_id: str, name: str, tag: str | None, cfg: ImageConfig, manifest: Manifest, digest: Digest,
                    annotations: dict[str, str], latest: bool) -> None:
