@@ -30,7 +30,7 @@ statuses are returned as responses for the caller to read (401, 404, …).
 from __future__ import annotations
 
 import _socket
-import threading
+import _thread
 
 from pyrkt.image.errors import FetchError
 
@@ -289,7 +289,7 @@ class Pool:
         self.verify_tls = verify_tls
         self.timeout = timeout
         self._idle: dict[tuple[str, str, int], list[_Conn]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._ctx: "ssl.SSLContext | None" = None
 
     def _release(self, conn: _Conn) -> None:

@@ -18,11 +18,11 @@ any point leaves at most temp files in `cas/tmp` (swept by gc).
 from __future__ import annotations
 
 import os
-import threading
 
 from pyrkt.image.digest import Digest
 from pyrkt.image.errors import NotFound
 from pyrkt.image.store import BlobWriter, Store, fsync_dir
+from pyrkt.image.threads import Lock, Task
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,25 +31,24 @@ if TYPE_CHECKING:
 
 class Publisher:
     def __init__(self) -> None:
-        self._threads: list[threading.Thread] = []
+        self._tasks: list[Task] = []
         self._pending: dict[Digest, str] = {}  # digest -> temp path, until renamed
         self._errors: list[BaseException] = []
         self._dirs: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = Lock()
 
     def submit(self, writer: BlobWriter, digest: Digest, lock: "ContextManager[object] | None" = None) -> None:
         """Publish a verified writer's blob from a thread; `lock` (entered) is left after the rename."""
         writer.file.flush()  # read() may read the temp file before the publishing thread runs
         with self._lock:
             self._pending[digest] = writer.tmp
-        t = threading.Thread(target=self._publish, args=(writer, digest, lock), daemon=True)
         try:
-            t.start()
+            t = Task(lambda: self._publish(writer, digest, lock))
         except BaseException:
             self._publish(writer, digest, lock)  # no thread to be had: inline
             return
         with self._lock:
-            self._threads.append(t)
+            self._tasks.append(t)
 
     def _publish(self, writer: BlobWriter, digest: Digest, lock: "ContextManager[object] | None") -> None:
         try:
@@ -86,11 +85,11 @@ class Publisher:
         """Every submitted blob visible and its directory synced; the first failure raised."""
         while True:
             with self._lock:
-                threads, self._threads = self._threads, []
-            if not threads:
+                tasks, self._tasks = self._tasks, []
+            if not tasks:
                 break
-            for t in threads:
-                t.join()
+            for t in tasks:
+                t.join()  # _publish keeps its errors: none escape
         with self._lock:
             dirs, self._dirs = sorted(self._dirs), set()
             errors, self._errors = self._errors, []

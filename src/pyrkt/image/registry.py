@@ -18,7 +18,7 @@ config and every parallel worker's blobs reuse a few kept-alive connections.
 
 from __future__ import annotations
 
-import threading
+import _thread
 
 from pyrkt.image.credentials import Credentials, parse_www_authenticate
 from pyrkt.image.digest import Digest
@@ -46,7 +46,7 @@ class RegistryClient:
         self.credentials = credentials
         self.scheme: str | None = None
         self._auth: str | None = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def _base(self) -> str:
         if self.scheme is None:

@@ -7,7 +7,6 @@ instead of a traceback.
 
 from __future__ import annotations
 
-import functools
 import sys
 
 from pyrkt.cli.rkt.common import GlobalOptions, RktError
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 
 def one_line_errors(fn: Callable[[GlobalOptions, list[str]], int]) -> Callable[[GlobalOptions, list[str]], int]:
-    @functools.wraps(fn)
     def wrapper(opts: GlobalOptions, argv: list[str]) -> int:
         from pyrkt.image.errors import ImageError
 
@@ -48,4 +46,6 @@ def one_line_errors(fn: Callable[[GlobalOptions, list[str]], int]) -> Callable[[
                 raise
             raise RktError(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)") from None
 
+    wrapper.__name__, wrapper.__qualname__, wrapper.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    wrapper.__module__, wrapper.__wrapped__ = fn.__module__, fn  # type: ignore[attr-defined]
     return wrapper
