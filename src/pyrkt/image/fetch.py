@@ -588,8 +588,7 @@ class Fetcher:
             if index_digest:
                 annotations["appc.io/docker/indexhash"] = str(index_digest)
             tag = ref.tag or ("latest" if ref.digest is None else None)
-            self._index_oci(image_id, ref.name, tag, cfg, manifest, digest, annotations, latest=tag == "latest")
-            self.store.set_remote(str(ref), image_id)
+            self._index_oci(image_id, ref.name, tag, cfg, manifest, digest, annotations, latest=tag == "latest", remote=str(ref))
             return image_id
 
     def _manifest_while_opening_index(self, client: RegistryClient, reference: str) -> tuple[bytes, str, Digest]:
@@ -656,14 +655,14 @@ class Fetcher:
         return join
 
     def _index_oci(self, image_id: str, name: str, tag: str | None, cfg: ImageConfig, manifest: Manifest, digest: Digest,
-                   annotations: dict[str, str], latest: bool) -> None:
+                   annotations: dict[str, str], latest: bool, remote: str | None = None) -> None:
         name = appc_name_for(name)
         im = config_to_manifest(name, tag, cfg, annotations)
         size = sum(layer.size for layer in manifest.layers) + manifest.config.size
         rec = ImageRecord(id=image_id, kind="oci", name=name, labels=im.label_map, manifest=im.to_bytes(), blob=str(digest),
                           config=str(manifest.config.digest), layers=[str(layer.digest) for layer in manifest.layers],
                           size=size, latest=latest)
-        self.store.add_image(rec)
+        self.store.add_image(rec, remote)
 
     # -- OCI layouts and docker save -----------------------------------------
     def _copy_blob(self, src: _TarSource, digest: Digest, size: int | None = None) -> None:

@@ -299,6 +299,11 @@ class Store:
             db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
             db.execute("PRAGMA user_version").fetchone()
             return db
+        if not os.path.exists(self.db_path):
+            from pyrkt.image.indexinit import create_index  # a new store: one fsync, not seven
+
+            if create_index(self.db_path, self.tmp_dir, SCHEMA, SCHEMA_VERSION):
+                self.ensure_reserve()
         if True:
             db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)  # timeout: the busy timeout
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
@@ -383,8 +388,9 @@ class Store:
 
     _COLS = "id, kind, name, labels, manifest, blob, config, layers, import_time, last_used, size, latest"
 
-    def add_image(self, rec: ImageRecord) -> ImageRecord:
-        """Index an image whose blobs are all in place (checked here)."""
+    def add_image(self, rec: ImageRecord, remote: str | None = None) -> ImageRecord:
+        """Index an image whose blobs are all in place (checked here); `remote`: also
+        record it as what that URL names (set_remote's row, in the same commit)."""
         for d in rec.blob_digests():
             if not self.has_blob(d):
                 raise ImageError(f"refusing to index image {rec.id}: blob {d} is missing")
@@ -398,6 +404,9 @@ class Store:
             db.execute(f"INSERT OR REPLACE INTO images ({self._COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (rec.id, rec.kind, rec.name, fastjson.dumps(dict(sorted(rec.labels.items()))), rec.manifest.decode(), rec.blob,
                         rec.config, fastjson.dumps(rec.layers), rec.import_time, rec.last_used, rec.size, int(rec.latest)))
+            if remote is not None:
+                db.execute("INSERT OR REPLACE INTO remotes (url, image_id, etag, max_age, download_time) VALUES (?,?,?,?,?)",
+                           (remote, rec.id, None, None, now))
         return rec
 
     def images(self) -> list[ImageRecord]:
