@@ -548,8 +548,9 @@ class Fetcher:
             prog = _Progress(self.opts.progress, f"Downloading {ref.repository}", total)
             cfg_digest = manifest.config.digest
 
-            def one(blob: Digest, size: int) -> None:
-                n = client.fetch_blob(self.store, blob, size, None if blob == cfg_digest else prog, publisher=pub)
+            def one(blob: Digest, size: int, more: bool) -> None:
+                # a worker with more blobs to fetch publishes in the background; its last, itself
+                n = client.fetch_blob(self.store, blob, size, None if blob == cfg_digest else prog, publisher=pub, background=more)
                 self._count(n, n == 0)
 
             join = self._parallel_start(one, [(cfg_digest, manifest.config.size)] + [(layer.digest, layer.size) for layer in manifest.layers])
@@ -563,7 +564,7 @@ class Fetcher:
                         w = self.store.blob_writer(expected=digest)
                         try:
                             w.write(data)
-                            pub.submit(w, w.verify(f"manifest {ref}"))
+                            pub.submit(w, w.verify(f"manifest {ref}"), background=False)  # overlaps the workers
                         except BaseException:
                             w.abort()
                             raise
@@ -612,16 +613,15 @@ class Fetcher:
             raise failed[0]
         return box[0]
 
-    def _parallel(self, fn: Callable[[Digest, int], None], items: list[tuple[Digest, int]]) -> None:
-        self._parallel_start(fn, items)()
-
-    def _parallel_start(self, fn: Callable[[Digest, int], None], items: list[tuple[Digest, int]]) -> Callable[[], None]:
-        """Start `fn(*item)` for the items in a few worker threads; returns a join that
-        waits for all of them and re-raises the first failure (in the items' order)."""
+    def _parallel_start(self, fn: Callable[[Digest, int, bool], None], items: list[tuple[Digest, int]]) -> Callable[[], None]:
+        """Start `fn(*item, more)` for the items in a few worker threads (`more`: enough items
+        still wait that this worker will probably take another); returns a join that waits for all of them and
+        re-raises the first failure (in the items' order)."""
         unique = list(dict.fromkeys(items))
         # a few plain threads taking items in order (skopeo downloads a few layers at
         # a time too); not concurrent.futures: it imports logging (~13 ms per fetch)
         pending = list(unique)
+        workers = min(self.opts.max_parallel, len(unique))
         errors: list[BaseException | None] = [None] * len(unique)
         take = Lock()
 
@@ -632,14 +632,15 @@ class Fetcher:
                         return
                     i = len(unique) - len(pending)
                     item = pending.pop(0)
+                    more = len(pending) >= workers  # so this worker is likely to take another
                 try:
-                    fn(*item)
+                    fn(*item, more)
                 except BaseException as exc:  # re-raised in the caller's thread, first failure first
                     errors[i] = exc
 
         started: list[Task] = []
         try:
-            for _ in range(min(self.opts.max_parallel, len(unique))):
+            for _ in range(workers):
                 started.append(Task(worker))
         finally:
             if not started:

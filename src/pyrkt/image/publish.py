@@ -37,8 +37,12 @@ class Publisher:
         self._dirs: set[str] = set()
         self._lock = Lock()
 
-    def submit(self, writer: BlobWriter, digest: Digest, lock: "ContextManager[object] | None" = None) -> None:
-        """Publish a verified writer's blob from a thread; `lock` (entered) is left after the rename."""
+    def submit(self, writer: BlobWriter, digest: Digest, lock: "ContextManager[object] | None" = None, background: bool = True) -> None:
+        """Publish a verified writer's blob from a thread (or here, when the caller has
+        nothing else to do meanwhile); `lock` (entered) is left after the rename."""
+        if not background:
+            self._publish(writer, digest, lock)
+            return
         writer.file.flush()  # read() may read the temp file before the publishing thread runs
         with self._lock:
             self._pending[digest] = writer.tmp

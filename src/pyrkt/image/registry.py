@@ -141,11 +141,12 @@ class RegistryClient:
         return data, sniff_media_type(data, header_type), actual
 
     def fetch_blob(self, store: Store, digest: Digest, size: int | None = None, progress: "Callable[[int], None] | None" = None,
-                   publisher: "Publisher | None" = None) -> int:
+                   publisher: "Publisher | None" = None, background: bool = True) -> int:
         """Download a blob into the store unless it is there; returns bytes downloaded.
 
         With a `publisher`, the verified blob is handed to it (fsync and rename in
-        the background, the blob's lock held until then) instead of committed here."""
+        the background — or in this thread if not `background` —, the blob's lock held
+        until then) instead of committed here."""
         if store.has_blob(digest):
             return 0
         lock = store.lock(f"blob-{digest.key}")
@@ -175,7 +176,7 @@ class RegistryClient:
                 if publisher is None:
                     w.publish(verified)
                 else:
-                    publisher.submit(w, verified, lock)
+                    publisher.submit(w, verified, lock, background)
                     handed = True
             except BaseException:
                 w.abort()
