@@ -175,7 +175,10 @@ def test_idle_connection_closed_by_the_server_is_retried(server) -> None:  # typ
 
 def test_body_until_close_and_no_body_for_head_and_304(server) -> None:  # type: ignore[no-untyped-def]
     def route(h):  # type: ignore[no-untyped-def]
-        if h.path == "/old":
+        if h.path == "/hints":
+            h.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n")
+            _send(h, 200, b"after hints")
+        elif h.path == "/old":
             h.wfile.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
             h.close_connection = True
         elif h.path == "/304":
@@ -187,6 +190,8 @@ def test_body_until_close_and_no_body_for_head_and_304(server) -> None:  # type:
 
     s = server(route)
     pool = Pool()
+    with pool.request(s.base + "/hints") as resp:
+        assert resp.status == 200 and resp.read() == b"after hints"
     with pool.request(s.base + "/old") as resp:
         assert resp.read() == b"all of it"
     with pool.request(s.base + "/304") as resp:
@@ -195,7 +200,7 @@ def test_body_until_close_and_no_body_for_head_and_304(server) -> None:  # type:
         assert resp.status == 200 and resp.headers.get("Content-Length") == "4" and resp.read() == b""
     with pool.request(s.base + "/b") as resp:
         assert resp.read() == b"body"
-    assert s.connections == 2  # /old closed its connection; the rest shared one
+    assert s.connections == 2  # /hints and /old shared one, which /old closed; the rest shared another
 
 
 def test_unreachable_and_bad_urls() -> None:

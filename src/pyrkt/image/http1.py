@@ -398,7 +398,7 @@ class Pool:
                 if sep:
                     headers.add(name, value)
             status = int(code)
-            if status == 100:  # a stray "100 Continue": the real response follows
+            if 100 <= status < 200 and status != 101:  # informational (100 Continue, 103 Early Hints): the real one follows
                 continue
             if version == "HTTP/1.0" and (headers.get("Connection") or "").lower() != "keep-alive":
                 headers._items["connection"] = "close"

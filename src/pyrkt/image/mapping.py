@@ -113,7 +113,7 @@ def appc_name_for(text: str) -> str:
     out: list[str] = []
     prev = ""
     for ch in name:
-        if not (ch in _SEPARATORS and prev in _SEPARATORS and prev):
+        if not (ch in _SEPARATORS and prev in _SEPARATORS):
             out.append(ch)
         prev = ch
     name = "".join(out).strip("~-_./")
