@@ -360,8 +360,12 @@ class Pool:
         for attempt in (0, 1):
             conn = self._get_conn(key)
             try:
-                conn.sock.sendall(head)
+                try:
+                    conn.sock.sendall(head)
+                except (BrokenPipeError, ConnectionResetError):
+                    raise _Retry from None
                 status, reason, hdrs = self._read_head(conn, url)
+                return Response(self, conn, url, status, reason, hdrs, method)
             except _Retry:
                 conn.close()
                 if conn.reused and attempt == 0:
@@ -370,7 +374,6 @@ class Pool:
             except BaseException:
                 conn.close()
                 raise
-            return Response(self, conn, url, status, reason, hdrs, method)
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
