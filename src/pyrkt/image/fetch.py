@@ -514,9 +514,11 @@ class Fetcher:
     # -- Docker registry -----------------------------------------------------
     def _fetch_docker(self, ref: DockerRef) -> str:
         self._need_insecure_image(str(ref))
-        import hashlib
+        # the lock's name hashes a short string: CPython's own sha256, so OpenSSL (_hashlib,
+        # ~3 ms to load) is first imported by the manifest thread, while this one opens the index
+        from _sha256 import sha256  # type: ignore[import-not-found]
 
-        with self.store.lock("docker-" + hashlib.sha256(str(ref).encode()).hexdigest()):
+        with self.store.lock("docker-" + sha256(str(ref).encode()).hexdigest()):
             if self.opts.pull_policy in ("new", "never"):
                 with _suppress(NotFound):
                     return self.store.resolve(str(ref)).id
