@@ -13,6 +13,11 @@ process made meanwhile (then this one is dropped and theirs used), and a
 reader sees no index or a complete one. A kill leaves at most the temp file
 (swept with the rest of cas/tmp). Anything unusual (no hard links, a full
 disk) returns False and the caller makes the index in place, as before.
+
+`start_wal` then makes the new index's first commit at once: the first write
+creates `-wal` and syncs it, the directory and it again. Done when the index is
+opened (a fetch opens it while the manifest downloads), those syncs are not
+paid again by the commit that indexes the image.
 """
 
 from __future__ import annotations
@@ -76,3 +81,15 @@ def create_index(db_path: str, tmp_dir: str, schema: str, version: int) -> bool:
                 os.unlink(path)
             except OSError:
                 pass
+
+
+def start_wal(db: "sqlite3.Connection", version: int) -> None:
+    """A first, empty-handed commit (user_version rewritten as it is) on a new index."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(f"PRAGMA user_version={int(version)}")
+        finally:
+            db.execute("COMMIT")
+    except sqlite3.Error:
+        pass  # only a head start: the first real commit does the same

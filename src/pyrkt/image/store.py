@@ -299,10 +299,12 @@ class Store:
             db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
             db.execute("PRAGMA user_version").fetchone()
             return db
+        created = False
         if not os.path.exists(self.db_path):
             from pyrkt.image.indexinit import create_index  # a new store: one fsync, not seven
 
-            if create_index(self.db_path, self.tmp_dir, SCHEMA, SCHEMA_VERSION):
+            created = create_index(self.db_path, self.tmp_dir, SCHEMA, SCHEMA_VERSION)
+            if created:
                 self.ensure_reserve()
         if True:
             db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)  # timeout: the busy timeout
@@ -315,6 +317,10 @@ class Store:
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self.ensure_reserve()
             db.execute("PRAGMA synchronous=FULL")
+            if created:
+                from pyrkt.image.indexinit import start_wal
+
+                start_wal(db, SCHEMA_VERSION)
         return db
 
     def _tx(self, db: sqlite3.Connection | None = None) -> "_Transaction":
