@@ -110,8 +110,8 @@ def test_rkt_run_of_a_stored_image(tmp_path) -> None:  # type: ignore[no-untyped
 
 
 # a cold `rkt fetch docker://` is timed against skopeo (bench/image_bench.py): its path may
-# load OpenSSL's hashes and threads (parallel downloads), nothing else of the list
-FETCH_ALLOWED = frozenset({"hashlib", "threading"})
+# load OpenSSL's hashes (hashlib), nothing else of the list (its threads are _thread's)
+FETCH_ALLOWED = frozenset({"hashlib"})
 
 
 def test_rkt_fetch_from_a_plain_http_registry(tmp_path) -> None:  # type: ignore[no-untyped-def]
