@@ -558,6 +558,12 @@ class Fetcher:
             join = self._parallel_start(one, [(cfg_digest, manifest.config.size)] + [(layer.digest, layer.size) for layer in manifest.layers])
             try:
                 try:
+                    if self.store.new_index:  # a new store: its first commit's syncs overlap the downloads
+                        from pyrkt.image.indexinit import start_wal
+                        from pyrkt.image.store import SCHEMA_VERSION
+
+                        start_wal(self.store.db, SCHEMA_VERSION)
+                        self.store.new_index = False
                     complete = False
                     with _suppress(NotFound):
                         rec = self.store.get(image_id)

@@ -14,10 +14,12 @@ reader sees no index or a complete one. A kill leaves at most the temp file
 (swept with the rest of cas/tmp). Anything unusual (no hard links, a full
 disk) returns False and the caller makes the index in place, as before.
 
-`start_wal` then makes the new index's first commit at once: the first write
-creates `-wal` and syncs it, the directory and it again. Done when the index is
-opened (a fetch opens it while the manifest downloads), those syncs are not
-paid again by the commit that indexes the image.
+`start_wal` makes a new index's first commit early: the first write creates
+`-wal` and syncs it, the directory and it again. A fetch calls it while its
+blobs download, so those syncs are not paid by the commit that indexes the
+image. That directory sync is also what makes the index's own name durable:
+nothing is committed into an index before it, so a power cut that loses the
+link loses an empty index, made again at the next open.
 """
 
 from __future__ import annotations
@@ -66,13 +68,8 @@ def create_index(db_path: str, tmp_dir: str, schema: str, version: int) -> bool:
         try:
             os.link(tmp, db_path)
         except FileExistsError:
-            return True
-        dfd = os.open(os.path.dirname(db_path) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-        return True
+            pass
+        return True  # the directory is synced by the first commit (see the module's docstring)
     except (OSError, sqlite3.Error):
         return False
     finally:

@@ -251,6 +251,7 @@ class Store:
     RESERVE = "reserve"
     RESERVE_SIZE = 1 << 20
     reclaiming = False  # set by image rm/gc: they may spend the reserve
+    new_index = False  # this Store made the index file (no commit in it yet)
 
     def ensure_reserve(self) -> None:
         """Put the reserve back (after it was spent, or in a store made before it existed)."""
@@ -317,10 +318,7 @@ class Store:
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self.ensure_reserve()
             db.execute("PRAGMA synchronous=FULL")
-            if created:
-                from pyrkt.image.indexinit import start_wal
-
-                start_wal(db, SCHEMA_VERSION)
+            self.new_index = created  # a fetch makes its first commit early (indexinit.start_wal)
         return db
 
     def _tx(self, db: sqlite3.Connection | None = None) -> "_Transaction":
