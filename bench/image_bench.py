@@ -5,7 +5,10 @@ Generates a multi-layer image (busybox + N layers of incompressible data),
 pushes it to a local `docker-registry`, then measures:
 
 1. a cold fetch: `rkt fetch docker://…` into an empty store vs
-   `skopeo copy docker://… oci:DIR` into an empty layout (median of runs);
+   `skopeo copy docker://… oci:DIR` into an empty layout (median of runs,
+   the two interleaved), of the whole image and of a one-layer image; rkt is
+   the installed launcher (`.venv/bin/rkt`, what a person runs) unless
+   `--rkt` names another command line;
 2. a re-fetch after one layer changed: bytes each tool downloads, read from the
    registry's access log;
 3. the first render: pyrkt unpacking every layer into its tree store (what the
@@ -36,7 +39,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "image"))
 
 from imagebuild import Entry, busybox_entries, tar_bytes, write_oci_layout  # noqa: E402
 
-RKT = [sys.executable, "-c", "import sys; from pyrkt.cli.rkt import main; sys.exit(main())"]
+_LAUNCHER = os.path.join(sys.prefix, "bin", "rkt")
+RKT = [_LAUNCHER] if os.path.exists(_LAUNCHER) else [sys.executable, "-c", "import sys; from pyrkt.cli.rkt import main; sys.exit(main())"]
 
 
 def free_port() -> int:
@@ -64,7 +68,9 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--layer-mb", type=float, default=10.0)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rkt", help="the rkt command line to time, split on spaces (default: the installed launcher)")
     args = ap.parse_args()
+    rkt = args.rkt.split() if args.rkt else RKT
     for tool in ("docker-registry", "skopeo"):
         if shutil.which(tool) is None:
             print(f"{tool} is not installed (see packages.apt)", file=sys.stderr)
@@ -95,19 +101,25 @@ def main() -> int:
         write_oci_layout(layout, layers, tag="v1")
         changed = layers[:-1] + [tar_bytes([Entry("changed", "dir", mode=0o755), Entry("changed/f", data=os.urandom(size))])]
         write_oci_layout(layout, changed, tag="v2")
+        write_oci_layout(layout, layers[:1], tag="one")
         push = ["skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false"]
         subprocess.run(push + [f"oci:{layout}:v1", f"docker://{host}/bench/img:v1"], check=True, capture_output=True)
         subprocess.run(push + [f"oci:{layout}:v2", f"docker://{host}/bench/img:v2"], check=True, capture_output=True)
+        subprocess.run(push + [f"oci:{layout}:one", f"docker://{host}/bench/one:v1"], check=True, capture_output=True)
         env = {**os.environ, "PYTHONPATH": SRC}
-        pyrkt_fetch = RKT + ["--insecure-options=image,http"]
+        pyrkt_fetch = rkt + ["--insecure-options=image,http"]
 
         rows: list[tuple[str, str, str, str]] = []
         t_py, t_sk, t_pod = [], [], []
+        t_py1, t_sk1 = [], []
         for i in range(args.runs):
             store = os.path.join(work, f"store{i}")
             t_py.append(timed(pyrkt_fetch + ["--dir", store, "fetch", f"docker://{host}/bench/img:v1"], env))
             oci = os.path.join(work, f"oci{i}")
             t_sk.append(timed(["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false", f"docker://{host}/bench/img:v1", f"oci:{oci}:v1"]))
+            t_py1.append(timed(pyrkt_fetch + ["--dir", os.path.join(work, f"one-store{i}"), "fetch", f"docker://{host}/bench/one:v1"], env))
+            t_sk1.append(timed(["skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false", f"docker://{host}/bench/one:v1",
+                                f"oci:{os.path.join(work, f'one-oci{i}')}:v1"]))
         podman = shutil.which("podman")
         if podman:
             for i in range(args.runs):
@@ -118,7 +130,9 @@ def main() -> int:
                     t_pod = []
                     break
         py, sk = statistics.median(t_py), statistics.median(t_sk)
-        rows.append((f"cold fetch, {args.layers + 1} layers, {total_mb:.0f} MiB", f"{py:.2f} s", f"skopeo {sk:.2f} s", f"{sk / py:.2f}x"))
+        rows.append((f"cold fetch, {args.layers + 1} layers, {total_mb:.0f} MiB", f"{py:.3f} s", f"skopeo {sk:.3f} s", f"{sk / py:.2f}x"))
+        py1, sk1 = statistics.median(t_py1), statistics.median(t_sk1)
+        rows.append((f"cold fetch, 1 layer, {len(layers[0]) / 1048576:.1f} MiB", f"{py1:.3f} s", f"skopeo {sk1:.3f} s", f"{sk1 / py1:.2f}x"))
         if t_pod:
             pd = statistics.median(t_pod)
             rows.append(("cold fetch (podman pull)", f"{py:.2f} s", f"podman {pd:.2f} s", f"{pd / py:.2f}x"))
@@ -170,6 +184,8 @@ def main() -> int:
         runnable_image(open_store(os.path.join(work, "store0")), f"docker://{host}/bench/img:v1")
         rows.append(("second run (already rendered)", f"{(time.perf_counter() - t) * 1000:.1f} ms", "", ""))
 
+        load = os.getloadavg()
+        print(f"runs: {args.runs} (medians); rkt: {' '.join(rkt)}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print("| measure | pyrkt | other | other / pyrkt |")
         print("|---|---|---|---|")
         for r in rows:

@@ -45,6 +45,7 @@ TOOLS: dict[str, str] = {
 # files of packages.apt's packages that tests read
 FILES: dict[str, str] = {
     "/usr/share/containers/seccomp.json": "golang-github-containers-common",  # the seccomp profile podman uses
+    "/usr/lib/cni/ptp": "containernetworking-plugins",  # the CNI plugins (tests/net, the default network)
 }
 
 

@@ -26,10 +26,10 @@ import pytest
 SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "src"))
 # rkt as the tests run it: with a guard that makes any connection off loopback fail loudly
 _GUARD = """
-import ipaddress, socket, sys
+import _socket, ipaddress, socket, sys
 _connect = socket.socket.connect
-def _guarded(self, address):
-    if self.family in (socket.AF_INET, socket.AF_INET6):
+def _check(family, address):
+    if family in (socket.AF_INET, socket.AF_INET6):
         try:
             ok = ipaddress.ip_address(address[0]).is_loopback
         except ValueError:
@@ -37,8 +37,16 @@ def _guarded(self, address):
         if not ok:
             sys.stderr.write('TEST GUARD: connection to %r refused: loopback only\\n' % (address,))
             raise OSError('test guard: only loopback connections are allowed')
+def _guarded(self, address):
+    _check(self.family, address)
     return _connect(self, address)
 socket.socket.connect = _guarded
+# pyrkt.image.http1 makes its plain-http sockets with _socket.socket: guard those too
+class _GuardedRaw(_socket.socket):
+    def connect(self, address):
+        _check(self.family, address)
+        return super().connect(address)
+_socket.socket = _GuardedRaw
 from pyrkt.cli.rkt import main
 sys.exit(main())
 """

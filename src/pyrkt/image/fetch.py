@@ -23,37 +23,37 @@ and a per-reference lock, so concurrent fetches of one image do the work once.
 
 from __future__ import annotations
 
-import bz2
-import contextlib
-import gzip
-import hashlib
-import http.client
-import json
-import lzma
 import os
 import posixpath
 import sys
-import tarfile
-import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Callable
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import tarfile
+    from typing import IO, Any, Callable
+
     from pyrkt.image.trust import TrustStore
 
+from pyrkt import fastjson
 from pyrkt.image.appc import ImageManifest
+from pyrkt.image.credentials import load_credentials
 from pyrkt.image.digest import Digest, aci_image_id
 from pyrkt.image.errors import FetchError, ImageError, InvalidManifest, NotFound, SignatureError
-from pyrkt.image.httpclient import Credentials, host_of, load_credentials, make_opener, parse_max_age, request
 from pyrkt.image.mapping import appc_name_for, config_to_manifest
 from pyrkt.image.oci import INDEX_TYPES, OCI_LAYER, OCI_MANIFEST, ImageConfig, Index, Manifest, sniff_media_type
 from pyrkt.image.reference import (AppcNameRef, DockerArchiveRef, DockerRef, FileRef, HttpRef, ImageIDRef, OciLayoutRef,
                                    parse_docker, parse_reference)
+from pyrkt.image.publish import Publisher
 from pyrkt.image.registry import RegistryClient
 from pyrkt.image.render import find_dependency
 from pyrkt.image.store import ImageRecord, Store
+from pyrkt.image.threads import Lock, Task
+from pyrkt.records import dataclass, field
+
+# Only what a docker:// fetch uses is imported above (a cold fetch is timed
+# against skopeo): tarfile, the compressors, json, urllib/http.client and
+# tempfile are imported where the ACI, URL and archive paths need them.
 
 PULL_POLICIES = ("new", "update", "never")
 _CHUNK = 1 << 20
@@ -70,7 +70,7 @@ class FetchOptions:
     trust_keys_from_https: bool = False
     progress: bool = False
     log: Callable[[str], None] = field(default=lambda msg: print(f"rkt: {msg}", file=sys.stderr))
-    max_parallel: int = 4
+    max_parallel: int = 6  # blobs downloading at once (skopeo's default is 6 too)
 
     def allows(self, what: str) -> bool:
         o = self.insecure
@@ -118,7 +118,24 @@ class _Progress:
             self._bar = None
 
 
+class _suppress:
+    """contextlib.suppress without importing contextlib (~1.5 ms on every fetch)."""
+
+    def __init__(self, *kinds: type[BaseException]) -> None:
+        self.kinds = kinds
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: object, tb: object) -> bool:
+        return isinstance(exc, self.kinds)
+
+
 def _decompressed(f: IO[bytes]) -> IO[bytes]:
+    import bz2
+    import gzip
+    import lzma
+
     head = f.read(6)
     f.seek(0)
     if head[:2] == b"\x1f\x8b":
@@ -140,6 +157,8 @@ class _TarSource:
         self.tar: tarfile.TarFile | None = None
         self.members: dict[str, tarfile.TarInfo] = {}
         if not os.path.isdir(path):
+            import tarfile
+
             try:
                 self.tar = tarfile.open(path, "r:*")
             except (OSError, tarfile.TarError) as exc:
@@ -179,7 +198,7 @@ class _TarSource:
         with self.open(name) as f:
             data = f.read(16 << 20)
         try:
-            return json.loads(data)
+            return fastjson.loads(data)
         except ValueError as exc:
             raise InvalidManifest(f"{self.path}: {name} is not valid JSON: {exc}") from None
 
@@ -197,7 +216,7 @@ class Fetcher:
         cfg_dirs = [self.opts.system_config, self.opts.local_config, self.opts.user_config]
         self.docker_creds, self.https_creds = load_credentials(cfg_dirs)
         self.stats = FetchStats()
-        self._stats_lock = threading.Lock()
+        self._stats_lock = Lock()
 
     @property
     def trust(self) -> "TrustStore":
@@ -264,6 +283,8 @@ class Fetcher:
         """'aci', 'oci' (oci-archive) or 'docker' (docker save) by the archive's top-level names."""
         if path.endswith(".aci"):
             return "aci"
+        import tarfile
+
         try:
             with open(path, "rb") as raw, tarfile.open(fileobj=_decompressed(raw), mode="r|") as tar:
                 for i, m in enumerate(tar):
@@ -282,6 +303,8 @@ class Fetcher:
 
     def import_aci(self, path: str, sig_path: str | None, origin: str, latest: bool | None = None) -> str:
         """Import an ACI file (optionally compressed) after checking its signature."""
+        import lzma
+
         try:
             raw = open(path, "rb")
         except OSError as exc:
@@ -328,6 +351,8 @@ class Fetcher:
 
     @staticmethod
     def _aci_manifest(tar_path: str, origin: str) -> ImageManifest:
+        import tarfile
+
         try:
             with tarfile.open(tar_path, "r:") as tar:
                 data = None
@@ -357,6 +382,11 @@ class Fetcher:
     def _fetch_url(self, url: str, sig_url: str | None, name_labels: tuple[str, dict[str, str]] | None) -> str:
         if url.startswith("http://") and not self.opts.allows("http"):
             raise FetchError(f"{url}: plain http is refused; use --insecure-options=http")
+        import hashlib
+        import http.client
+
+        from pyrkt.image.httpclient import host_of, make_opener, parse_max_age, request
+
         with self.store.lock("url-" + hashlib.sha256(url.encode()).hexdigest()):
             cached = self.store.remote(url)
             if cached and self.opts.pull_policy in ("new", "never"):
@@ -428,12 +458,16 @@ class Fetcher:
                 if sig_file:
                     os.unlink(sig_file)
             for p in (part, part + ".etag"):
-                with contextlib.suppress(FileNotFoundError):
+                with _suppress(FileNotFoundError):
                     os.unlink(p)
             self.store.set_remote(url, image_id, etag, max_age)
             return image_id
 
     def _download_small(self, opener: object, url: str, auth: str | None) -> str:
+        import tempfile
+
+        from pyrkt.image.httpclient import request
+
         resp = request(opener, url, {}, auth)  # type: ignore[arg-type]
         with resp:
             if resp.status != 200:
@@ -461,6 +495,8 @@ class Fetcher:
             for key_url in eps.keys:
                 if key_url.startswith("http://") and not self.opts.allows("pubkey"):
                     continue
+                from pyrkt.image.httpclient import make_opener, request
+
                 resp = request(make_opener(not self.opts.allows("tls")), key_url)
                 with resp:
                     if resp.status == 200:
@@ -478,16 +514,20 @@ class Fetcher:
     # -- Docker registry -----------------------------------------------------
     def _fetch_docker(self, ref: DockerRef) -> str:
         self._need_insecure_image(str(ref))
-        with self.store.lock("docker-" + hashlib.sha256(str(ref).encode()).hexdigest()):
+        # the lock's name hashes a short string: CPython's own sha256, so OpenSSL (_hashlib,
+        # ~3 ms to load) is first imported by the manifest thread, while this one opens the index
+        from _sha256 import sha256  # type: ignore[import-not-found]
+
+        with self.store.lock("docker-" + sha256(str(ref).encode()).hexdigest()):
             if self.opts.pull_policy in ("new", "never"):
-                with contextlib.suppress(NotFound):
+                with _suppress(NotFound):
                     return self.store.resolve(str(ref)).id
                 if self.opts.pull_policy == "never":
                     raise NotFound(f"image {ref} is not in the store and --pull-policy=never")
             creds = self.docker_creds.get(ref.registry)
             client = RegistryClient(ref.registry, ref.repository, allow_http=self.opts.allows("http"),
                                     verify_tls=not self.opts.allows("tls"), credentials=creds)
-            data, mt, digest = client.get_manifest(ref.reference)
+            data, mt, digest = self._manifest_while_opening_index(client, ref.reference)
             index_digest = None
             depth = 0
             while mt in INDEX_TYPES:
@@ -499,47 +539,99 @@ class Fetcher:
                 data, mt, digest = client.get_manifest(str(chosen.digest))
             manifest = Manifest.parse(data, mt)
             image_id = digest.key
-            with contextlib.suppress(NotFound):
-                rec = self.store.get(image_id)
-                if all(self.store.has_blob(d) for d in rec.blob_digests()):
-                    self.store.set_remote(str(ref), image_id)
-                    return image_id
-            self.store.put_blob(data, expected=digest)
-            self._count(len(data), False)
-            cfg_n = client.fetch_blob(self.store, manifest.config.digest, manifest.config.size)
-            self._count(cfg_n, cfg_n == 0)
-            cfg = ImageConfig.parse(self.store.read_blob(manifest.config.digest))
+            # The config and the layers download in worker threads at once (skopeo
+            # downloads several at a time too); meanwhile this thread looks the image
+            # up in the index (on a new store: creates it). Each blob is verified as
+            # it arrives and published (fsync, rename) in the background while the
+            # next ones download; all are visible and their directory synced before
+            # the image is indexed (pyrkt.image.publish).
+            pub = Publisher()
             total = sum(layer.size for layer in manifest.layers)
             prog = _Progress(self.opts.progress, f"Downloading {ref.repository}", total)
+            cfg_digest = manifest.config.digest
 
-            def one(layer_digest: Digest, size: int) -> None:
-                n = client.fetch_blob(self.store, layer_digest, size, prog)
+            def one(blob: Digest, size: int, more: bool) -> None:
+                # a worker with more blobs to fetch publishes in the background; its last, itself
+                n = client.fetch_blob(self.store, blob, size, None if blob == cfg_digest else prog, publisher=pub, background=more)
                 self._count(n, n == 0)
 
+            join = self._parallel_start(one, [(cfg_digest, manifest.config.size)] + [(layer.digest, layer.size) for layer in manifest.layers])
             try:
-                self._parallel(one, [(layer.digest, layer.size) for layer in manifest.layers])
-            finally:
-                prog.close()
+                try:
+                    if self.store.new_index:  # a new store: its first commit's syncs overlap the downloads
+                        from pyrkt.image.indexinit import start_wal
+                        from pyrkt.image.store import SCHEMA_VERSION
+
+                        start_wal(self.store.db, SCHEMA_VERSION)
+                        self.store.new_index = False
+                    complete = False
+                    with _suppress(NotFound):
+                        rec = self.store.get(image_id)
+                        complete = all(self.store.has_blob(d) for d in rec.blob_digests())
+                    if not complete:
+                        w = self.store.blob_writer(expected=digest)
+                        try:
+                            w.write(data)
+                            pub.submit(w, w.verify(f"manifest {ref}"), background=False)  # overlaps the workers
+                        except BaseException:
+                            w.abort()
+                            raise
+                        self._count(len(data), False)
+                finally:
+                    try:
+                        join()
+                    finally:
+                        prog.close()
+                if complete:
+                    pub.wait()
+                    self.store.set_remote(str(ref), image_id)
+                    return image_id
+                cfg = ImageConfig.parse(pub.read(self.store, cfg_digest))
+            except BaseException:
+                with _suppress(Exception):
+                    pub.wait()  # no thread left writing; the first error is the one to tell
+                raise
+            pub.wait()
             annotations = {"appc.io/docker/registryurl": ref.registry, "appc.io/docker/repository": ref.repository,
                            "appc.io/docker/manifesthash": str(digest)}
             if index_digest:
                 annotations["appc.io/docker/indexhash"] = str(index_digest)
             tag = ref.tag or ("latest" if ref.digest is None else None)
-            self._index_oci(image_id, ref.name, tag, cfg, manifest, digest, annotations, latest=tag == "latest")
-            self.store.set_remote(str(ref), image_id)
+            self._index_oci(image_id, ref.name, tag, cfg, manifest, digest, annotations, latest=tag == "latest", remote=str(ref))
             return image_id
 
-    def _parallel(self, fn: Callable[[Digest, int], None], items: list[tuple[Digest, int]]) -> None:
+    def _manifest_while_opening_index(self, client: RegistryClient, reference: str) -> tuple[bytes, str, Digest]:
+        """client.get_manifest(reference), from a thread while this one opens the index
+        (on a new store: creates it, a few fsyncs): the two waits overlap."""
+        box: list[tuple[bytes, str, Digest]] = []
+        failed: list[BaseException] = []
+
+        def get() -> None:
+            try:
+                box.append(client.get_manifest(reference))
+            except BaseException as exc:  # re-raised here, in the fetching thread
+                failed.append(exc)
+
+        t = Task(get)
+        try:
+            self.store.db  # noqa: B018 - opened for its side effect
+        finally:
+            t.join()
+        if failed:
+            raise failed[0]
+        return box[0]
+
+    def _parallel_start(self, fn: Callable[[Digest, int, bool], None], items: list[tuple[Digest, int]]) -> Callable[[], None]:
+        """Start `fn(*item, more)` for the items in a few worker threads (`more`: enough items
+        still wait that this worker will probably take another); returns a join that waits for all of them and
+        re-raises the first failure (in the items' order)."""
         unique = list(dict.fromkeys(items))
-        if len(unique) <= 1:
-            for item in unique:
-                fn(*item)
-            return
         # a few plain threads taking items in order (skopeo downloads a few layers at
         # a time too); not concurrent.futures: it imports logging (~13 ms per fetch)
         pending = list(unique)
+        workers = min(self.opts.max_parallel, len(unique))
         errors: list[BaseException | None] = [None] * len(unique)
-        take = threading.Lock()
+        take = Lock()
 
         def worker() -> None:
             while True:
@@ -548,29 +640,38 @@ class Fetcher:
                         return
                     i = len(unique) - len(pending)
                     item = pending.pop(0)
+                    more = len(pending) >= workers  # so this worker is likely to take another
                 try:
-                    fn(*item)
+                    fn(*item, more)
                 except BaseException as exc:  # re-raised in the caller's thread, first failure first
                     errors[i] = exc
 
-        threads = [threading.Thread(target=worker, daemon=True) for _ in range(min(self.opts.max_parallel, len(unique)))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for e in errors:
-            if e is not None:
-                raise e
+        started: list[Task] = []
+        try:
+            for _ in range(workers):
+                started.append(Task(worker))
+        finally:
+            if not started:
+                worker()  # no thread to be had: do it all here
+
+        def join() -> None:
+            for t in started:
+                t.join()
+            for e in errors:
+                if e is not None:
+                    raise e
+
+        return join
 
     def _index_oci(self, image_id: str, name: str, tag: str | None, cfg: ImageConfig, manifest: Manifest, digest: Digest,
-                   annotations: dict[str, str], latest: bool) -> None:
+                   annotations: dict[str, str], latest: bool, remote: str | None = None) -> None:
         name = appc_name_for(name)
         im = config_to_manifest(name, tag, cfg, annotations)
         size = sum(layer.size for layer in manifest.layers) + manifest.config.size
         rec = ImageRecord(id=image_id, kind="oci", name=name, labels=im.label_map, manifest=im.to_bytes(), blob=str(digest),
                           config=str(manifest.config.digest), layers=[str(layer.digest) for layer in manifest.layers],
                           size=size, latest=latest)
-        self.store.add_image(rec)
+        self.store.add_image(rec, remote)
 
     # -- OCI layouts and docker save -----------------------------------------
     def _copy_blob(self, src: _TarSource, digest: Digest, size: int | None = None) -> None:
@@ -663,14 +764,14 @@ class Fetcher:
                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": str(cfg_digest), "size": cfg_size},
                 "layers": [{"mediaType": OCI_LAYER, "digest": str(d), "size": s} for d, s in layers],
             }
-            data = json.dumps(manifest_obj, separators=(",", ":")).encode()
+            data = fastjson.dumps(manifest_obj, compact=True).encode()
             digest = self.store.put_blob(data)
             manifest = Manifest.parse(data)
             cfg = ImageConfig.parse(self.store.read_blob(cfg_digest))
             tags = entry.get("RepoTags") or []
             name, tag = os.path.basename(path), None
             if tags:
-                with contextlib.suppress(ImageError):
+                with _suppress(ImageError):
                     dref = parse_docker(str(tags[0]))
                     name, tag = dref.name, dref.tag
             self._index_oci(digest.key, name, tag, cfg, manifest, digest, {"pyrkt/source": origin}, latest=tag in (None, "latest"))

@@ -5,61 +5,24 @@ system CAs or `SSL_CERT_FILE`, redirects, streaming), and one fewer
 dependency in a privileged program. Authorization headers are sent as
 "unredirected" headers so a registry's redirect to blob storage never
 carries the token elsewhere. Credentials come from rkt's `auth.d/*.json`
-files in the config dirs.
+files in the config dirs (`pyrkt.image.credentials`). Registries are not
+fetched through here but through the lean `http1` client.
 """
 
 from __future__ import annotations
 
-import base64
-import glob
-import json
-import os
-import re
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
 from http.client import HTTPResponse
 from typing import Mapping
 
+from pyrkt.image.credentials import Credentials, load_credentials, parse_www_authenticate  # noqa: F401 (their old home)
 from pyrkt.image.errors import FetchError
 
 USER_AGENT = "pyrkt/0.1 (rkt-compatible)"
 TIMEOUT = 60
-
-
-@dataclass(frozen=True)
-class Credentials:
-    user: str
-    password: str
-
-    def basic(self) -> str:
-        return "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-
-
-def load_credentials(config_dirs: list[str]) -> tuple[dict[str, Credentials], dict[str, Credentials]]:
-    """rkt's auth.d files: (docker registries -> creds, https domains -> creds)."""
-    docker: dict[str, Credentials] = {}
-    https: dict[str, Credentials] = {}
-    for d in config_dirs:
-        if not d:
-            continue
-        for path in sorted(glob.glob(os.path.join(d, "auth.d", "*.json"))):
-            try:
-                with open(path, "rb") as f:
-                    obj = json.load(f)
-            except (OSError, ValueError) as exc:
-                raise FetchError(f"bad credentials file {path}: {exc}") from None
-            creds = obj.get("credentials") or {}
-            c = Credentials(str(creds.get("user", "")), str(creds.get("password", "")))
-            if obj.get("rktKind") == "dockerAuth":
-                for reg in obj.get("registries") or []:
-                    docker[str(reg)] = c
-            elif obj.get("rktKind") == "auth" and obj.get("type", "basic") == "basic":
-                for dom in obj.get("domains") or []:
-                    https[str(dom)] = c
-    return docker, https
 
 
 class _LazyTLSHandler(urllib.request.HTTPSHandler):
@@ -104,16 +67,6 @@ def request(opener: urllib.request.OpenerDirector, url: str, headers: Mapping[st
         raise FetchError(f"cannot reach {url}: {exc.reason}") from None
     except (OSError, ValueError) as exc:
         raise FetchError(f"cannot reach {url}: {exc}") from None
-
-
-_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
-
-
-def parse_www_authenticate(value: str) -> tuple[str, dict[str, str]]:
-    """`Bearer realm="...",service="...",scope="..."` -> ("bearer", {...})."""
-    scheme, _, rest = value.strip().partition(" ")
-    params = {m.group(1).lower(): (m.group(2) if m.group(2) is not None else m.group(3)) for m in _PARAM.finditer(rest)}
-    return scheme.lower(), params
 
 
 def parse_max_age(cache_control: str | None) -> int | None:

@@ -11,14 +11,27 @@ The entrypoint and cmd are also kept as annotations, as docker2aci did, so
 
 from __future__ import annotations
 
-import json
-import re
-
+from pyrkt import fastjson
 from pyrkt.image.appc import App, ImageManifest, MountPoint, Port
 from pyrkt.image.errors import InvalidManifest
 from pyrkt.image.oci import ImageConfig
 
-_NON_NAME = re.compile(r"[^a-z0-9]+")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_SEPARATORS = frozenset("~-_./")
+
+
+def _runs_replaced(text: str, keep: frozenset[str]) -> str:
+    """Every run of characters not in `keep` as one "-" (re.sub("[^…]+", "-") without `re`)."""
+    out: list[str] = []
+    run = False
+    for ch in text:
+        if ch in keep:
+            out.append(ch)
+            run = False
+        elif not run:
+            out.append("-")
+            run = True
+    return "".join(out)
 
 
 def _split_env(items: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
@@ -55,7 +68,7 @@ def parse_port(spec: str) -> Port:
 
 def volume_name(path: str) -> str:
     """docker2aci's mount point name for a Volume: `volume-` and the path as an AC name."""
-    body = _NON_NAME.sub("-", path.lower()).strip("-")
+    body = _runs_replaced(path.lower(), _ALNUM).strip("-")
     return "volume-" + (body or "root")
 
 
@@ -82,9 +95,9 @@ def config_to_manifest(name: str, tag: str | None, cfg: ImageConfig, annotations
         labels["arch"] = cfg.architecture
     ann = dict(annotations or {})
     if cfg.entrypoint:
-        ann["appc.io/docker/entrypoint"] = json.dumps(list(cfg.entrypoint))
+        ann["appc.io/docker/entrypoint"] = fastjson.dumps(list(cfg.entrypoint))
     if cfg.cmd:
-        ann["appc.io/docker/cmd"] = json.dumps(list(cfg.cmd))
+        ann["appc.io/docker/cmd"] = fastjson.dumps(list(cfg.cmd))
     return ImageManifest(
         name=name,
         labels=tuple(labels.items()),
@@ -95,6 +108,13 @@ def config_to_manifest(name: str, tag: str | None, cfg: ImageConfig, annotations
 
 def appc_name_for(text: str) -> str:
     """Make any image name (an OCI layout path, a docker repo) a valid AC identifier."""
-    name = re.sub(r"[^a-z0-9~\-_./]+", "-", text.lower())
-    name = re.sub(r"[~\-_./]{2,}", lambda m: m.group(0)[0], name).strip("~-_./")
+    name = _runs_replaced(text.lower(), _ALNUM | _SEPARATORS)
+    # a run of two or more separators becomes its first one
+    out: list[str] = []
+    prev = ""
+    for ch in name:
+        if not (ch in _SEPARATORS and prev in _SEPARATORS):
+            out.append(ch)
+        prev = ch
+    name = "".join(out).strip("~-_./")
     return name or "image"

@@ -1,4 +1,4 @@
-"""OCI image spec and Docker v2 schema 2 documents as dataclasses.
+"""OCI image spec and Docker v2 schema 2 documents as (pyrkt.records) dataclasses.
 
 The two formats differ only in media types, so one model serves both:
 `Descriptor`, `Manifest` (image manifest), `Index` (OCI index / Docker
@@ -9,14 +9,16 @@ types — and say which field is wrong.
 
 from __future__ import annotations
 
-import json
 import os
-import platform as _platform
-from dataclasses import dataclass
-from typing import Any
 
+from pyrkt import fastjson  # a docker:// fetch is timed: no `json` (re), `dataclasses` (inspect) or `typing`
 from pyrkt.image.digest import Digest
 from pyrkt.image.errors import ImageError, InvalidManifest, InvalidReference
+from pyrkt.records import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -40,7 +42,7 @@ ACCEPT = ", ".join((OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
 def _obj(data: bytes | Any, what: str) -> dict[str, Any]:
     if isinstance(data, (bytes, bytearray, str)):
         try:
-            data = json.loads(data)
+            data = fastjson.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidManifest(f"{what} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -63,7 +65,7 @@ _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm6
 
 
 def host_platform() -> Platform:
-    machine = _platform.machine()
+    machine = os.uname().machine  # what platform.machine() returns, without importing platform
     variant = {"armv7l": "v7", "armv6l": "v6", "aarch64": "v8"}.get(machine, "")
     return Platform("linux", _ARCH.get(machine, machine), variant)
 

@@ -150,13 +150,14 @@ class BlobWriter:
 
     def __init__(self, store: "Store", algorithm: str = "sha256", expected: Digest | None = None) -> None:
         import hashlib
-        import tempfile
+
+        from pyrkt.image.tmpname import mkstemp
 
         self.store = store
         self.expected = expected
         self.hasher = hashlib.new(expected.algorithm if expected else algorithm)
         self.algorithm = expected.algorithm if expected else algorithm
-        fd, self.tmp = tempfile.mkstemp(dir=store.tmp_dir, prefix="blob-")
+        fd, self.tmp = mkstemp(store.tmp_dir, "blob-")
         self.file: IO[bytes] = os.fdopen(fd, "wb")
         self.size = 0
         self.digest: Digest | None = None
@@ -168,20 +169,35 @@ class BlobWriter:
         return len(data)
 
     def commit(self, what: str = "blob") -> Digest:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        digest = self.verify(what)
+        self.publish(digest)
+        return digest
+
+    def verify(self, what: str = "blob") -> Digest:
+        """The digest of what was written; a mismatch removes the temp file and raises.
+
+        commit() is verify() then publish(); a fetcher may publish later (in
+        another thread, overlapping the fsync with the next download): nothing
+        is visible in the store before publish()."""
         digest = Digest(self.algorithm, self.hasher.hexdigest())
         if self.expected is not None and digest != self.expected:
             self.abort()
             raise DigestMismatch(f"digest mismatch for {what}: expected {self.expected}, got {digest}")
+        return digest
+
+    def publish(self, digest: Digest, sync_dir: bool = True) -> None:
+        """fsync the temp file and rename it to its blob path (then fsync that dir, unless
+        the caller does it once for several blobs before it indexes them)."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
         dest = self.store.blob_path(digest)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         os.chmod(self.tmp, 0o644)
         os.rename(self.tmp, dest)
-        fsync_dir(os.path.dirname(dest))
+        if sync_dir:
+            fsync_dir(os.path.dirname(dest))
         self.digest = digest
-        return digest
 
     def abort(self) -> None:
         try:
@@ -240,6 +256,7 @@ class Store:
     RESERVE = "reserve"
     RESERVE_SIZE = 1 << 20
     reclaiming = False  # set by image rm/gc: they may spend the reserve
+    new_index = False  # this Store made the index file (no commit in it yet)
 
     def ensure_reserve(self) -> None:
         """Put the reserve back (after it was spent, or in a store made before it existed)."""
@@ -288,6 +305,13 @@ class Store:
             db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
             db.execute("PRAGMA user_version").fetchone()
             return db
+        created = False
+        if not os.path.exists(self.db_path):
+            from pyrkt.image.indexinit import create_index  # a new store: one fsync, not seven
+
+            created = create_index(self.db_path, self.tmp_dir, SCHEMA, SCHEMA_VERSION)
+            if created:
+                self.ensure_reserve()
         if True:
             db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)  # timeout: the busy timeout
             if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
@@ -299,6 +323,7 @@ class Store:
                     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 self.ensure_reserve()
             db.execute("PRAGMA synchronous=FULL")
+            self.new_index = created  # a fetch makes its first commit early (indexinit.start_wal)
         return db
 
     def _tx(self, db: sqlite3.Connection | None = None) -> "_Transaction":
@@ -372,8 +397,9 @@ class Store:
 
     _COLS = "id, kind, name, labels, manifest, blob, config, layers, import_time, last_used, size, latest"
 
-    def add_image(self, rec: ImageRecord) -> ImageRecord:
-        """Index an image whose blobs are all in place (checked here)."""
+    def add_image(self, rec: ImageRecord, remote: str | None = None) -> ImageRecord:
+        """Index an image whose blobs are all in place (checked here); `remote`: also
+        record it as what that URL names (set_remote's row, in the same commit)."""
         for d in rec.blob_digests():
             if not self.has_blob(d):
                 raise ImageError(f"refusing to index image {rec.id}: blob {d} is missing")
@@ -387,6 +413,9 @@ class Store:
             db.execute(f"INSERT OR REPLACE INTO images ({self._COLS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                        (rec.id, rec.kind, rec.name, fastjson.dumps(dict(sorted(rec.labels.items()))), rec.manifest.decode(), rec.blob,
                         rec.config, fastjson.dumps(rec.layers), rec.import_time, rec.last_used, rec.size, int(rec.latest)))
+            if remote is not None:
+                db.execute("INSERT OR REPLACE INTO remotes (url, image_id, etag, max_age, download_time) VALUES (?,?,?,?,?)",
+                           (remote, rec.id, None, None, now))
         return rec
 
     def images(self) -> list[ImageRecord]:
