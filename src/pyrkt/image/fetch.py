@@ -297,6 +297,10 @@ class Fetcher:
                             break
                         w.write(chunk)
                 except (OSError, EOFError, lzma.LZMAError) as exc:
+                    if isinstance(exc, OSError) and exc.filename is not None:  # writing the blob (ENOSPC): say so
+                        from pyrkt.ioerr import describe
+
+                        raise FetchError(f"{origin}: {describe(exc)}") from None
                     raise FetchError(f"{origin}: cannot decompress: {exc}") from None
                 size = w.size
                 manifest = self._aci_manifest(w.tmp, origin)

@@ -88,10 +88,15 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     d = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            from pyrkt.ioerr import named
+
+            raise named(exc, path) from None
         os.chmod(tmp, mode)
         os.rename(tmp, path)
         fsync_dir(d)
@@ -158,14 +163,24 @@ class BlobWriter:
 
     def write(self, data: bytes) -> int:
         self.hasher.update(data)
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as exc:  # a full disk: say where (a file's write names no file)
+            from pyrkt.ioerr import named
+
+            raise named(exc, self.tmp) from None
         self.size += len(data)
         return len(data)
 
     def commit(self, what: str = "blob") -> Digest:
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+        except OSError as exc:
+            from pyrkt.ioerr import named
+
+            raise named(exc, self.tmp) from None
         digest = Digest(self.algorithm, self.hasher.hexdigest())
         if self.expected is not None and digest != self.expected:
             self.abort()
@@ -271,7 +286,7 @@ class Store:
             from urllib.parse import quote
 
             db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
-            db.execute("PRAGMA user_version").fetchone()
+            db.execute("SELECT 1 FROM images LIMIT 0")  # an index never set up (empty): one line, not a query's error
             return db
 
     def _open_db_once(self) -> sqlite3.Connection:
@@ -281,7 +296,7 @@ class Store:
             from urllib.parse import quote
 
             db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
-            db.execute("PRAGMA user_version").fetchone()
+            db.execute("SELECT 1 FROM images LIMIT 0")  # an index never set up (empty): one line, not a query's error
             return db
         if True:
             db = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)  # timeout: the busy timeout
@@ -453,6 +468,10 @@ class Store:
         except FileNotFoundError:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        except OSError as exc:  # a read-only data dir: say which (utime's error names no file)
+            from pyrkt.ioerr import named
+
+            raise named(exc, path) from None
 
     def remove_image(self, image_id: str) -> None:
         """Drop the index row (blobs and trees go at gc, unless shared they are unreferenced)."""
