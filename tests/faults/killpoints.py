@@ -64,8 +64,8 @@ def sample(points: list[tuple[str, int]], label: str) -> list[tuple[str, int]]:
 
 
 def point_at(argv: list[str], env: dict[str, str], tmp: str, syscall: str, needle: str,
-             unblock: Callable[[], None] | None = None) -> tuple[str, int]:
-    """The kill point (syscall, n) of the first `syscall` whose arguments contain `needle`:
+             unblock: Callable[[], None] | None = None, nth: int = 1) -> tuple[str, int]:
+    """The kill point (syscall, n) of the `nth` `syscall` whose arguments contain `needle`:
     n counts that syscall in the process that made it, as strace's `when=` does."""
     out = os.path.join(tmp, "strace-at.out")
     _strace(["strace", "-f", "-qq", "-s", "256", "-o", out, "-e", f"trace={syscall}", *argv], env, unblock)
@@ -78,7 +78,9 @@ def point_at(argv: list[str], env: dict[str, str], tmp: str, syscall: str, needl
                     pid = int(m.group(1))
                     counts[pid] = counts.get(pid, 0) + 1
                     if needle in line:
-                        return syscall, counts[pid]
+                        nth -= 1
+                        if nth == 0:
+                            return syscall, counts[pid]
     finally:
         os.unlink(out)
     raise AssertionError(f"no {syscall} of {needle!r} in a trace of {argv}")
