@@ -578,7 +578,7 @@ class Fetcher:
 
     # -- OCI layouts and docker save -----------------------------------------
     def _copy_blob(self, src: _TarSource, digest: Digest, size: int | None = None) -> None:
-        if self.store.has_blob(digest):
+        if self.store.has_sound_blob(digest, size):
             self._count(0, True)
             return
         with self.store.lock(f"blob-{digest.key}"):

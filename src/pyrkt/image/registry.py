@@ -128,8 +128,8 @@ class RegistryClient:
         return data, sniff_media_type(data, header_type), actual
 
     def fetch_blob(self, store: Store, digest: Digest, size: int | None = None, progress: Callable[[int], None] | None = None) -> int:
-        """Download a blob into the store unless it is there; returns bytes downloaded."""
-        if store.has_blob(digest):
+        """Download a blob into the store unless it is there (sound); returns bytes downloaded."""
+        if store.has_sound_blob(digest, size):
             return 0
         with store.lock(f"blob-{digest.key}"):
             if store.has_blob(digest):

@@ -338,6 +338,31 @@ class Store:
     def has_blob(self, digest: Digest | str) -> bool:
         return os.path.exists(self.blob_path(digest))
 
+    SMALL_BLOB = 1 << 20  # manifests and configs: cheap to check on every fetch
+
+    def has_sound_blob(self, digest: Digest | str, size: int | None = None) -> bool:
+        """`has_blob` for a fetch deciding whether to download: a stored blob of the wrong size,
+        or a small one (manifest, config) that no longer hashes to its digest (garbled on disk),
+        is removed, so the fetch writes it again instead of trusting it. (Layers are verified
+        before they are unpacked, pyrkt.image.render.)"""
+        path = self.blob_path(digest)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        bad = size is not None and st.st_size != size
+        if not bad and st.st_size <= self.SMALL_BLOB:
+            try:
+                self.verify_blob(digest)
+            except DigestMismatch:
+                bad = True
+        if bad:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        return not bad
+
     def blob_writer(self, algorithm: str = "sha256", expected: Digest | None = None) -> BlobWriter:
         return BlobWriter(self, algorithm, expected)
 
