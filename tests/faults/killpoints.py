@@ -23,11 +23,11 @@ STATE_CHANGING = ("mkdir", "mkdirat", "rename", "renameat", "renameat2", "unlink
 _LINE = re.compile(r"^(\d+)\s+([a-z0-9_]+)\(")
 
 
-def _strace(argv: list[str], env: dict[str, str], unblock: Callable[[], None] | None) -> None:
+def _strace(argv: list[str], env: dict[str, str], unblock: Callable[[], None] | None, timeout: float = 120) -> None:
     """Run strace to its end; `unblock` is called while it waits (a created container's init
     waits for `start`, and strace -f waits for every process it follows)."""
     p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-    for _ in range(240):
+    for _ in range(int(timeout * 2)):
         try:
             p.wait(timeout=0.5)
             return
@@ -63,7 +63,34 @@ def sample(points: list[tuple[str, int]], label: str) -> list[tuple[str, int]]:
     return sorted(random.Random(label).sample(points, int(want)))
 
 
-def run_killed(argv: list[str], env: dict[str, str], point: tuple[str, int], unblock: Callable[[], None] | None = None) -> None:
+def point_at(argv: list[str], env: dict[str, str], tmp: str, syscall: str, needle: str,
+             unblock: Callable[[], None] | None = None, nth: int = 1) -> tuple[str, int]:
+    """The kill point (syscall, n) of the `nth` `syscall` whose arguments contain `needle`:
+    n counts that syscall in the process that made it, as strace's `when=` does."""
+    out = os.path.join(tmp, "strace-at.out")
+    _strace(["strace", "-f", "-qq", "-s", "256", "-o", out, "-e", f"trace={syscall}", *argv], env, unblock)
+    counts: dict[int, int] = {}
+    try:
+        with open(out) as f:
+            for line in f:
+                m = _LINE.match(line)
+                if m and m.group(2) == syscall:
+                    pid = int(m.group(1))
+                    counts[pid] = counts.get(pid, 0) + 1
+                    if needle in line:
+                        nth -= 1
+                        if nth == 0:
+                            return syscall, counts[pid]
+    finally:
+        os.unlink(out)
+    raise AssertionError(f"no {syscall} of {needle!r} in a trace of {argv}")
+
+
+def run_killed(argv: list[str], env: dict[str, str], point: tuple[str, int], unblock: Callable[[], None] | None = None,
+               extra: tuple[str, ...] = (), also: tuple[str, ...] = (), timeout: float = 120) -> None:
+    """Run argv killed at `point`. `extra`: more strace options, e.g. `-e
+    inject=X:delay_enter=US` to let another process get ahead, with X in `also`
+    (the syscalls to trace besides the point's: a second -e trace would replace the first)."""
     name, n = point
-    _strace(["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={name}", "-e", f"inject={name}:signal=KILL:when={n}", *argv],
-            env, unblock)
+    _strace(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=" + ",".join((name, *also)),
+             "-e", f"inject={name}:signal=KILL:when={n}", *extra, *argv], env, unblock, timeout)

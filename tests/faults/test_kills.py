@@ -1,8 +1,10 @@
 """SIGKILL at sampled state-changing syscalls of each store-changing rkt command, then the invariants.
 
 After each kill: list, status and image list work; gc twice and image gc
-complete; nothing of the killed command stays mounted or in cas/tmp; a new
-run gives the right content. The points tried are printed (pytest -s) so a
+complete; nothing of the killed command stays mounted or in cas/tmp; nothing
+of its pods' networks (the default network: no --net) stays: no ipMasq rule,
+IPAM lease, veth or netns mount (faultnet), and no process (an orphan pod
+init); a new run gives the right content. The points tried are printed (pytest -s) so a
 failure names its syscall and count.
 """
 
@@ -13,6 +15,7 @@ import shutil
 import subprocess
 
 import pytest
+from faultnet import leases_of, net_traces, pod_uuids, processes_of, veths_of
 from killpoints import kill_points, run_killed, sample
 from podfixtures import RKT, SRC, copy_store
 from toolcheck import need_tools
@@ -41,9 +44,13 @@ def _mounts_under(data: str) -> list[str]:
 
 
 def _check_invariants(data: str, label: str, aci: str) -> None:
+    uuids = pod_uuids(data)  # the killed command's pods, and what their networks hold, before gc
+    veths = veths_of([a for u in uuids for a in leases_of(u).values()])
     for args in (["list"], ["image", "list"], GC, GC, ["image", "gc"]):
         _ok(_rkt(data, *args), f"{label}: rkt {' '.join(args)}")
     assert not _mounts_under(data), f"{label}: mounts left: {_mounts_under(data)}"
+    assert not net_traces(uuids, veths), f"{label}: left of the pod's networks: {net_traces(uuids, veths)}"
+    assert not processes_of(data), f"{label}: processes left (an orphan pod init?): {processes_of(data)}"
     tmp = os.path.join(data, "cas", "tmp")
     left = [n for n in os.listdir(tmp) if not n.startswith("dl-")] if os.path.isdir(tmp) else []
     assert not left, f"{label}: cas/tmp left: {left}"
@@ -107,3 +114,28 @@ def test_killed_command_leaves_nothing_trusted(command, fault_template, tmp_path
         _ok(_rkt(data, *GC), "final gc")
         assert not _mounts_under(data)
         shutil.rmtree(data, ignore_errors=True)
+
+
+# kill points of `rkt run` with its default network up, found in a trace of it: (rename of a
+# file, which one). networks.json #3 is written right after the ADD (veth, lease made; the
+# masquerade rule not yet), the app's state.json after its container is created, `started`
+# as the apps start
+NET_POINTS = [("/networks.json.tmp", 3), ("/.state.json.tmp", 1), ("/started.", 1)]
+
+
+@pytest.mark.parametrize("needle,nth", NET_POINTS, ids=["after-cni-add", "app-created", "apps-starting"])
+def test_run_killed_with_its_network_up(needle, nth, fault_template, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from killpoints import point_at
+
+    aci = os.path.join(os.path.dirname(fault_template), "busybox.aci")
+    trial = copy_store(fault_template, str(tmp_path / "trial"))
+    point = point_at(_setup("run", trial), _env(), str(tmp_path), "rename", needle, nth=nth)
+    _ok(_rkt(trial, *GC), "gc")
+    shutil.rmtree(trial, ignore_errors=True)
+    data = copy_store(fault_template, str(tmp_path / "rkt"))
+    run_killed(_setup("run", data), _env(), point)
+    uuids = pod_uuids(data)
+    assert len(uuids) == 1
+    assert leases_of(next(iter(uuids))), "killed with its network up: it holds a lease"
+    _check_invariants(data, f"run killed at {point} ({needle} #{nth})", aci)
+    _ok(_rkt(data, *GC), "final gc")

@@ -320,6 +320,10 @@ class Fetcher:
                             break
                         w.write(chunk)
                 except (OSError, EOFError, lzma.LZMAError) as exc:
+                    if isinstance(exc, OSError) and exc.filename is not None:  # writing the blob (ENOSPC): say so
+                        from pyrkt.ioerr import describe
+
+                        raise FetchError(f"{origin}: {describe(exc)}") from None
                     raise FetchError(f"{origin}: cannot decompress: {exc}") from None
                 size = w.size
                 manifest = self._aci_manifest(w.tmp, origin)
@@ -675,7 +679,7 @@ class Fetcher:
 
     # -- OCI layouts and docker save -----------------------------------------
     def _copy_blob(self, src: _TarSource, digest: Digest, size: int | None = None) -> None:
-        if self.store.has_blob(digest):
+        if self.store.has_sound_blob(digest, size):
             self._count(0, True)
             return
         with self.store.lock(f"blob-{digest.key}"):

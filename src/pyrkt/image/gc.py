@@ -54,14 +54,15 @@ def mounted_tree_keys(store: Store, mountinfo: str = "/proc/self/mountinfo") -> 
     return keys
 
 
-def remove_image(store: Store, rec: ImageRecord) -> None:
-    """Forget an image; its blobs and trees go now unless another image shares them."""
+def remove_image(store: Store, rec: ImageRecord, keep_trees: frozenset[str] = frozenset()) -> None:
+    """Forget an image; its blobs and trees go now unless another image shares them
+    (or, `keep_trees`, a pod still stacks them: pyrkt.pod.imagerefs)."""
     store.remove_image(rec.id)
-    sweep(store, GCResult(), tmp_age=None)
+    sweep(store, GCResult(), tmp_age=None, keep_trees=keep_trees)
 
 
-def sweep(store: Store, result: GCResult, tmp_age: float | None = 3600.0) -> GCResult:
-    """Remove trees and blobs no image references; old tmp leftovers too."""
+def sweep(store: Store, result: GCResult, tmp_age: float | None = 3600.0, keep_trees: frozenset[str] = frozenset()) -> GCResult:
+    """Remove trees and blobs no image references (nor `keep_trees`); old tmp leftovers too."""
     with store.lock("gc"):
         images = store.images()
         wanted_trees: set[str] = set()
@@ -70,7 +71,7 @@ def sweep(store: Store, result: GCResult, tmp_age: float | None = 3600.0) -> GCR
             wanted_trees.update(tree_keys(store, rec))
             for d in rec.blob_digests():
                 wanted_blobs.add(d.replace(":", "/"))
-        wanted_trees |= mounted_tree_keys(store)
+        wanted_trees |= mounted_tree_keys(store) | keep_trees
         for key in sorted(os.listdir(store.tree_dir)):
             if key not in wanted_trees:
                 store.remove_tree(key)
@@ -111,9 +112,11 @@ def sweep(store: Store, result: GCResult, tmp_age: float | None = 3600.0) -> GCR
     return result
 
 
-def gc(store: Store, grace_period: float = 24 * 3600.0, tmp_age: float = 3600.0, keep: frozenset[str] = frozenset()) -> GCResult:
+def gc(store: Store, grace_period: float = 24 * 3600.0, tmp_age: float = 3600.0, keep: frozenset[str] = frozenset(),
+       keep_trees: frozenset[str] = frozenset()) -> GCResult:
     """rkt image gc: drop images unused for `grace_period` seconds, then sweep; `keep`: image IDs
-    live pods name (the caller reads the pods: this layer does not know them)."""
+    live pods name, `keep_trees`: trees pods not yet garbage stack (the caller reads the pods:
+    this layer does not know them)."""
     result = GCResult()
     now = time.time()
     in_use = mounted_tree_keys(store)
@@ -128,4 +131,4 @@ def gc(store: Store, grace_period: float = 24 * 3600.0, tmp_age: float = 3600.0,
             continue
         store.remove_image(rec.id)
         result.removed_images.append(rec.id)
-    return sweep(store, result, tmp_age)
+    return sweep(store, result, tmp_age, keep_trees)

@@ -162,7 +162,7 @@ class RegistryClient:
         With a `publisher`, the verified blob is handed to it (fsync and rename in
         the background — or in this thread if not `background` —, the blob's lock held
         until then) instead of committed here."""
-        if store.has_blob(digest):
+        if store.has_sound_blob(digest, size):
             return 0
         lock = store.lock(f"blob-{digest.key}")
         lock.__enter__()

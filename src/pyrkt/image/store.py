@@ -88,10 +88,15 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644) -> None:
     d = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:
+            from pyrkt.ioerr import named
+
+            raise named(exc, path) from None
         os.chmod(tmp, mode)
         os.rename(tmp, path)
         fsync_dir(d)
@@ -164,7 +169,12 @@ class BlobWriter:
 
     def write(self, data: bytes) -> int:
         self.hasher.update(data)
-        self.file.write(data)
+        try:
+            self.file.write(data)
+        except OSError as exc:  # a full disk: say where (a file's write names no file)
+            from pyrkt.ioerr import named
+
+            raise named(exc, self.tmp) from None
         self.size += len(data)
         return len(data)
 
@@ -188,9 +198,14 @@ class BlobWriter:
     def publish(self, digest: Digest, sync_dir: bool = True) -> None:
         """fsync the temp file and rename it to its blob path (then fsync that dir, unless
         the caller does it once for several blobs before it indexes them)."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+        except OSError as exc:
+            from pyrkt.ioerr import named
+
+            raise named(exc, self.tmp) from None
         dest = self.store.blob_path(digest)
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         os.chmod(self.tmp, 0o644)
@@ -293,7 +308,7 @@ class Store:
             from urllib.parse import quote
 
             db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
-            db.execute("PRAGMA user_version").fetchone()
+            db.execute("SELECT 1 FROM images LIMIT 0")  # an index never set up (empty): one line, not a query's error
             return db
 
     def _open_db_once(self) -> sqlite3.Connection:
@@ -303,7 +318,7 @@ class Store:
             from urllib.parse import quote
 
             db = sqlite3.connect(f"file:{quote(self.db_path)}?mode=ro&immutable=1", uri=True, isolation_level=None)
-            db.execute("PRAGMA user_version").fetchone()
+            db.execute("SELECT 1 FROM images LIMIT 0")  # an index never set up (empty): one line, not a query's error
             return db
         created = False
         if not os.path.exists(self.db_path):
@@ -352,6 +367,31 @@ class Store:
 
     def has_blob(self, digest: Digest | str) -> bool:
         return os.path.exists(self.blob_path(digest))
+
+    SMALL_BLOB = 1 << 20  # manifests and configs: cheap to check on every fetch
+
+    def has_sound_blob(self, digest: Digest | str, size: int | None = None) -> bool:
+        """`has_blob` for a fetch deciding whether to download: a stored blob of the wrong size,
+        or a small one (manifest, config) that no longer hashes to its digest (garbled on disk),
+        is removed, so the fetch writes it again instead of trusting it. (Layers are verified
+        before they are unpacked, pyrkt.image.render.)"""
+        path = self.blob_path(digest)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return False
+        bad = size is not None and st.st_size != size
+        if not bad and st.st_size <= self.SMALL_BLOB:
+            try:
+                self.verify_blob(digest)
+            except DigestMismatch:
+                bad = True
+        if bad:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+        return not bad
 
     def blob_writer(self, algorithm: str = "sha256", expected: Digest | None = None) -> BlobWriter:
         return BlobWriter(self, algorithm, expected)
@@ -487,6 +527,10 @@ class Store:
         except FileNotFoundError:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+        except OSError as exc:  # a read-only data dir: say which (utime's error names no file)
+            from pyrkt.ioerr import named
+
+            raise named(exc, path) from None
 
     def remove_image(self, image_id: str) -> None:
         """Drop the index row (blobs and trees go at gc, unless shared they are unreferenced)."""

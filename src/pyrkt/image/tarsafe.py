@@ -220,14 +220,25 @@ class SafeExtractor:
         self._remove(path)
         if info.isreg():
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                if fileobj is not None:
-                    while True:
-                        chunk = fileobj.read(_CHUNK)
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                        self.stats.bytes += len(chunk)
+            writing = False  # a write error (ENOSPC) names the file; a read error is the archive's
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    if fileobj is not None:
+                        while True:
+                            chunk = fileobj.read(_CHUNK)
+                            if not chunk:
+                                break
+                            writing = True
+                            out.write(chunk)
+                            writing = False
+                            self.stats.bytes += len(chunk)
+                    writing = True  # the close flushes
+            except OSError as exc:
+                if writing:
+                    from pyrkt.ioerr import named
+
+                    raise named(exc, path) from None
+                raise
             self._apply_meta(path, info)
             self.stats.files += 1
         elif info.issym():

@@ -1,13 +1,16 @@
 """The container's init: runs in the cloned child, from namespaces to execve.
 
 Order (each step needs the previous one):
+ 0. arm the parent-death signal (see arm_parent_death)
  1. wait for `go` (the parent has written the id maps and placed us in cgroups)
  2. become root of a new user namespace; join namespaces given by path;
     unshare the remaining new ones (cgroup last, now that we are placed)
  3. new session keyring; rootfs (mounts, /dev) and pivot_root
  4. hostname, sysctl, masked and read-only paths, read-only root
  5. terminal (if asked), rlimits, cwd, user and capabilities, no_new_privs
- 6. look up the executable, report `ready`, block on the exec socket
+ 6. look up the executable; once create says state.json is written, clear
+    the parent-death signal armed at step 0; report `ready`, block on the
+    exec socket
  7. on `start`: seccomp, execve (a filter with a listener, SCMP_ACT_NOTIFY: in
     `create`, before `ready`, its fd handed to the agent: pyrkt.oci.seccomp_notify)
 Any failure is sent to the parent as one line and the child exits.
@@ -83,10 +86,53 @@ def proc_needs_security(cfg: Config) -> bool:
     return bool(cfg.personality or cfg.process.apparmor_profile or cfg.process.selinux_label)
 
 
+def parent_runs_hooks(cfg: Config) -> bool:
+    """Whether the init asks the parent to run prestart/createRuntime hooks (hooks.init_side):
+    the parent's `go` after them then also says state.json is written (see `_await_state`)."""
+    return bool(cfg.hooks.get("prestart") or cfg.hooks.get("createRuntime"))
+
+
+def arm_parent_death(sock: socket) -> None:
+    """Die with `create` until it has written state.json (PR_SET_PDEATHSIG, SIGKILL).
+
+    Before that record exists nothing can find this process: a `create`
+    killed after `go` would otherwise leave it blocked on the exec socket for
+    ever, an orphan. Armed at the init's first step and again after each
+    credential change (setresuid, the process user, capabilities: the kernel
+    clears the signal then). A parent already gone when it is armed gets no
+    signal, so the channel is polled too: its other end is held by `create`
+    alone, and hangs up when that dies.
+    """
+    sc.prctl(sc.PR_SET_PDEATHSIG, 9)
+    import select  # built in
+
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLHUP)
+    if poller.poll(0):
+        os._exit(1)
+
+
+def _await_state(ctx: InitContext) -> None:
+    """Wait until create has written state.json, then live on without it: clear the parent-death signal.
+
+    After this the container has a record `delete` finds, and `create`
+    returns and exits on purpose (podman, containerd, `run -d`): the
+    container must outlive it. Without hooks the parent says `state` once the
+    record is written; with prestart/createRuntime hooks their `go` came after
+    it (see parent_runs_hooks).
+    """
+    if not parent_runs_hooks(ctx.cfg):
+        msg = sync.recv(ctx.sync_sock)
+        if msg.get("type") != "state":
+            raise sync.SyncError(f"unexpected message {msg.get('type')!r}")
+    sc.prctl(sc.PR_SET_PDEATHSIG, 0)
+
+
 def run(ctx: InitContext) -> None:
     """Never returns."""
     code = 1
     try:
+        arm_parent_death(ctx.sync_sock)
         _init(ctx)
     except BaseException as exc:  # report everything: the child must never raise into the parent's code
         try:
@@ -152,6 +198,7 @@ def _init(ctx: InitContext) -> None:
     if ctx.clone_flags & sc.CLONE_NEWUSER:
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
+        arm_parent_death(ctx.sync_sock)  # a credential change cleared it
 
     # join namespaces by path; open them all first, before any of them changes our view
     joins: list[tuple[int, int, str]] = []
@@ -168,6 +215,7 @@ def _init(ctx: InitContext) -> None:
         if flag == sc.CLONE_NEWUSER:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
+            arm_parent_death(ctx.sync_sock)
 
     remaining = cfg.new_ns_flags() & ~(sc.CLONE_NEWUSER | sc.CLONE_NEWPID | sc.CLONE_NEWTIME)
     if early:
@@ -249,8 +297,10 @@ def _init(ctx: InitContext) -> None:
     pr.pass_fds(ctx.preserve_fds)
     pr.restore_signals()
 
+    arm_parent_death(ctx.sync_sock)  # again: the user and capability switch cleared it
     if early and not new_cgroupns:
         _wait_go(ctx)  # nothing above needed our placement in the cgroups
+    _await_state(ctx)  # first: create's `state` is queued before it reads our next message
     if notify and seccomp_filter is not None:
         # the agent gets the listener during create, as from runc (which loads every filter here)
         hand_over(ctx.sync_sock, seccomp_filter.load())

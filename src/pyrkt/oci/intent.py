@@ -21,6 +21,10 @@ def record_cgroups(state_dir: str, paths: dict[str, str]) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         os.write(fd, ("".join(d + "\n" for d in dirs if "\n" not in d)).encode())
+    except OSError as exc:
+        from pyrkt.ioerr import named
+
+        raise named(exc, tmp) from None
     finally:
         os.close(fd)
     os.rename(tmp, os.path.join(state_dir, INTENT_FILE))

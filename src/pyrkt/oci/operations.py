@@ -258,6 +258,11 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             owner_uid=os.getuid(),
         )
         sd.write(state)
+        if not init.parent_runs_hooks(cfg):
+            try:
+                sync.send(parent_sock, "state")  # the init may now outlive us: it clears its parent-death signal
+            except OSError:
+                pass  # as for `go`
         try:
             msg = sync.recv(parent_sock)
         except (OSError, sync.SyncError):

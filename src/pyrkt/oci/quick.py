@@ -61,6 +61,9 @@ class _Record:
         self.pid, self.starttime = pid, starttime
         self.poststart, self.poststop = poststart != 0, poststop != 0
         self.cgroups = lines[1:-1]
+        for d in self.cgroups:  # garbled: never rmdir a directory that is not a cgroup's
+            if not d.startswith("/sys/fs/cgroup/") or "/." in d:
+                raise ValueError("not a cgroup directory")
 
 
 def _read_record(path: str) -> "_Record | None":
@@ -68,8 +71,13 @@ def _read_record(path: str) -> "_Record | None":
     try:
         with open(f"{path}/{QUICK_FILE}", "rb") as f:
             record = _Record(f.read().decode())
-        posix.stat(f"{path}/{STATE_FILE}")  # the commit point, written after the record
+        with open(f"{path}/{STATE_FILE}", "rb") as f:  # the commit point, written after the record
+            doc = f.read()
     except (OSError, ValueError):
+        return None
+    pid = b'"pid":%d' % record.pid  # the record agrees with it (a garbled one does not: full path)
+    at = doc.find(pid)
+    if at < 0 or doc[at + len(pid):at + len(pid) + 1].isdigit():
         return None
     return record
 

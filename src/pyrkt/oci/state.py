@@ -217,6 +217,10 @@ class StateDir:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, data)  # no fsync: see the module's docstring
+        except OSError as exc:
+            from pyrkt.ioerr import named
+
+            raise named(exc, tmp) from None
         finally:
             os.close(fd)
         os.rename(tmp, os.path.join(self.path, STATE_FILE))

@@ -112,6 +112,9 @@ def _prepare(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts, for_run: bool)
     """
     _check_networks(spec.net, spec.local_config, spec.system_config)
     env_files = _read_env_files(spec)
+    from pyrkt.image.uselock import ImageUse
+
+    use = ImageUse(data_dir, shared=True)  # until the manifest names the images: image rm/gc wait (uselock)
     images = _resolve_images(data_dir, spec, fetch_opts) if not spec.pod_manifest else []
     store = PodStore(data_dir)
     pod = store.new_embryo()
@@ -123,6 +126,7 @@ def _prepare(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts, for_run: bool)
         else:
             manifest, pod_plan = plan(spec, images, pod.uuid, dict(os.environ), env_files)
         pod_plan = write_pod_files(pod, manifest, pod_plan, spec.private_users)
+        use.release()
         if pod_plan.no_overlay:
             _copy_rootfses(data_dir, pod, pod_plan)
         if spec.uuid_file_save:
@@ -131,6 +135,7 @@ def _prepare(data_dir: str, spec: PodSpec, fetch_opts: FetchOpts, for_run: bool)
         pod.move("run" if for_run else "prepared")
     except BaseException:
         # an aborted prepare: gc moves it to garbage and removes it
+        use.release()
         pod.unlock()
         raise
     return pod, pod_plan
@@ -459,7 +464,8 @@ def gc(data_dir: str, grace_period: float, expire_prepared: float, mark_only: bo
 def images_of_live_pods(data_dir: str) -> set[str]:
     """Image IDs the pods being prepared, prepared or running name: `rkt image rm`/`image gc`
     keep these until the pod is gone (or --force), as rkt does. A pod too young to have its
-    manifest (being prepared) is covered by the gc lock it holds shared while it renders."""
+    manifest (being prepared) is covered by the image-use lock it holds shared until the
+    manifest is written (pyrkt.image.uselock)."""
     ids: set[str] = set()
     for pod in PodStore(data_dir).all():
         if pod.directory in ("exited-garbage", "garbage") or (pod.directory == "run" and not pod.is_locked()):

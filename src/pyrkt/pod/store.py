@@ -315,8 +315,16 @@ class Pod:
             os.write(fd, raw)
             if sync:
                 os.fsync(fd)
-        finally:
+        except OSError as exc:  # a full disk: say which file (os.write names none)
+            from pyrkt.ioerr import named
+
             os.close(fd)
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise named(exc, path) from None
+        os.close(fd)
         os.rename(tmp, path)
 
     def created(self) -> float | None:

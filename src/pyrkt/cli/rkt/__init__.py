@@ -118,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         print("rkt: interrupted", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
-        print(f"rkt: {exc}", file=sys.stderr)
+        from pyrkt.ioerr import describe
+
+        print(f"rkt: {describe(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # last resort: one line and a debug log, never a traceback
         from pyrkt.cli import lastresort

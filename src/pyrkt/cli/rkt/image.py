@@ -173,25 +173,29 @@ def cmd_rm(opts: GlobalOptions, argv: list[str]) -> int:
     from pyrkt.image.errors import ImageError
     from pyrkt.image.gc import remove_image
     from pyrkt.image.store import Store
+    from pyrkt.image.uselock import ImageUse
+    from pyrkt.pod.imagerefs import trees_of_pods
     from pyrkt.pod.pods import images_of_live_pods
 
     store = Store(opts.dir)
     store.reclaiming = True  # a full disk: may spend the store's reserve to free space
-    live = set() if values["force"] else images_of_live_pods(opts.dir)
     done = failed = 0
-    for ref in refs:
-        try:
-            rec = store.resolve(ref)
-            if rec.id in live:
-                print(f"rkt: image rm: {rec.id} is used by a pod that is not garbage yet (remove the pod, or --force)", file=sys.stderr)
+    with ImageUse(opts.dir, shared=False):  # no prepare between reading the pods and removing
+        live = set() if values["force"] else images_of_live_pods(opts.dir)
+        keep_trees = frozenset() if values["force"] else trees_of_pods(opts.dir)  # exited pods' (rkt export)
+        for ref in refs:
+            try:
+                rec = store.resolve(ref)
+                if rec.id in live:
+                    print(f"rkt: image rm: {rec.id} is used by a pod that is not garbage yet (remove the pod, or --force)", file=sys.stderr)
+                    failed += 1
+                    continue
+                remove_image(store, rec, keep_trees)
+                print(f'successfully removed aci for image: "{rec.id}"', file=sys.stderr)
+                done += 1
+            except ImageError as exc:
+                print(f"rkt: image rm: {exc}", file=sys.stderr)
                 failed += 1
-                continue
-            remove_image(store, rec)
-            print(f'successfully removed aci for image: "{rec.id}"', file=sys.stderr)
-            done += 1
-        except ImageError as exc:
-            print(f"rkt: image rm: {exc}", file=sys.stderr)
-            failed += 1
     store.close()
     store.ensure_reserve()
     if done:
@@ -209,11 +213,14 @@ def cmd_gc(opts: GlobalOptions, argv: list[str]) -> int:
     from pyrkt.image.gc import gc
     from pyrkt.image.store import Store
 
+    from pyrkt.image.uselock import ImageUse
+    from pyrkt.pod.imagerefs import trees_of_pods
     from pyrkt.pod.pods import images_of_live_pods
 
     store = Store(opts.dir)
     store.reclaiming = True  # a full disk: may spend the store's reserve to free space
-    res = gc(store, grace, keep=frozenset(images_of_live_pods(opts.dir)))
+    with ImageUse(opts.dir, shared=False):  # no prepare between reading the pods and removing
+        res = gc(store, grace, keep=frozenset(images_of_live_pods(opts.dir)), keep_trees=trees_of_pods(opts.dir))
     store.close()
     store.ensure_reserve()
     for image_id in res.removed_images:
