@@ -258,11 +258,20 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
             owner_uid=os.getuid(),
         )
         sd.write(state)
-        if not init.parent_runs_hooks(cfg):
+        # `state`: the init may now outlive us (it clears its parent-death signal). An
+        # init without no_new_privs hands its seccomp listener over before it reads
+        # `state` (it loads the filter while it still has CAP_SYS_ADMIN): told after that
+        def _tell_state() -> None:
             try:
-                sync.send(parent_sock, "state")  # the init may now outlive us: it clears its parent-death signal
+                sync.send(parent_sock, "state")
             except OSError:
-                pass  # as for `go`
+                pass  # as for `go`: the init failed, its error report, if any, is still queued
+
+        tell_state = not init.parent_runs_hooks(cfg)
+        if tell_state and not (seccomp is not None and seccomp.flags & sc.SECCOMP_FILTER_FLAG_NEW_LISTENER
+                               and not cfg.process.no_new_privileges):
+            _tell_state()
+            tell_state = False
         try:
             msg = sync.recv(parent_sock)
         except (OSError, sync.SyncError):
@@ -274,7 +283,14 @@ def _create(root: str, container_id: str, opts: CreateOptions, console: socket |
         if msg.get("type") == "seccomp":  # SCMP_ACT_NOTIFY: the listener goes to the agent now
             from pyrkt.oci import seccomp_notify
 
-            msg = seccomp_notify.parent_side(parent_sock, pid, msg, cfg.raw, container_id, bundle, "creating", pid)
+            msg = seccomp_notify.parent_side(parent_sock, pid, msg, cfg.raw, container_id, bundle, "creating", pid,
+                                             wait_next=not tell_state)
+            if tell_state:
+                _tell_state()
+                try:
+                    msg = sync.recv(parent_sock)
+                except (OSError, sync.SyncError):
+                    raise RuntimeFailure("container init exited before it was ready") from None
         if msg.get("type") == "error":
             raise RuntimeFailure(f"unable to start container process: {msg.get('msg')}")
         if msg.get("type") != "ready":
