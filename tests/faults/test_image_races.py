@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 import subprocess
 import time
 
@@ -16,6 +15,7 @@ import pytest
 from killpoints import point_at
 from podfixtures import RKT, spawn_rkt
 from test_kills import _env
+from toolcheck import need_tools
 
 GC = ("gc", "--grace-period=0s", "--expire-prepared=0s")
 
@@ -47,10 +47,10 @@ def _wait_for(pattern: str) -> None:
     raise AssertionError(f"nothing matched {pattern}")
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_image_rm_waits_for_a_prepare_that_resolved_its_image(rkt, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """image rm while a prepare has resolved the image but not yet written the manifest naming it:
     rm waits, then refuses (the pod is prepared), and the pod runs."""
+    need_tools("strace")
     image = _image_id(rkt)
     argv = [*RKT, "--dir", rkt.dir, "--insecure-options=image", "prepare", "--quiet", "example.com/busybox"]
     point = point_at(argv, _env(), str(tmp_path), "rename", "/pod.")

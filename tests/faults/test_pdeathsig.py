@@ -12,15 +12,15 @@ delay_enter, so each case is the unlucky order, every time.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
 from killpoints import point_at, run_killed
 from test_runtime_kills import RUNTIME, _bundle, _leftovers, _rt
+from toolcheck import need_tools
 
-pytestmark = pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+need_tools("strace")  # fails the run when missing (tests/toolcheck.py)
 ENV = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
 
 
