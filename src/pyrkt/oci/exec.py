@@ -15,11 +15,13 @@ for it and returns its exit status; with `--detach` it is left to the caller
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
 
+# the C modules and fastjson: `json`, `signal` and `socket` cost ~10 ms of imports (re, enum,
+# selectors), and every `rkt enter` of a worker pod comes through here (issue 14)
+import _signal as signal  # type: ignore[import-not-found,unused-ignore]
+
+from pyrkt import fastjson as json
 from pyrkt.linux import syscalls as sc
 from pyrkt.oci import lifecycle, sync
 from pyrkt.oci.config import JOIN_ORDER, ConfigError, Process
@@ -28,6 +30,7 @@ from pyrkt.oci.state import ContainerState, open_container
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from typing import Any
 
     from pyrkt.linux.seccomp import BpfProgram
@@ -99,6 +102,7 @@ def parse_user(text: str) -> tuple[int, int | None]:
 
 def build_process(state: ContainerState, opts: ExecOptions) -> Process:
     """The process to run: `--process FILE`, or the container's process with the flags applied."""
+    raw: Any
     if opts.process_file:
         try:
             with open(str(opts.process_file), "rb") as f:
@@ -254,6 +258,8 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
     console_sock: socket.socket | None = None
     local_master_pair: tuple[socket.socket, socket.socket] | None = None
     if proc.terminal:
+        import socket
+
         if opts.console_socket:
             console_sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
