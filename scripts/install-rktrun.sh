@@ -25,7 +25,8 @@ fi
 umask 022
 install -d -o root -g root -m 0755 "$BIN" "$PREFIX/lib"
 rm -rf "$LIB.new" "$LIB.old"
-install -d -o root -g root -m 0755 "$LIB.new/pyrkt/runner" "$LIB.new/pyrkt/cli"
+install -d -o root -g root -m 0755 "$LIB.new/pyrkt/runner" "$LIB.new/pyrkt/cli" "$LIB.new/pyrkt/linux"
+install -o root -g root -m 0644 "$here/src/pyrkt/linux/__init__.py" "$here/src/pyrkt/linux/cgroup_warm.py" "$LIB.new/pyrkt/linux/"
 install -o root -g root -m 0644 "$here/src/pyrkt/__init__.py" "$LIB.new/pyrkt/"
 install -o root -g root -m 0644 "$here/src/pyrkt/cli/__init__.py" "$here/src/pyrkt/cli/rktrun.py" "$LIB.new/pyrkt/cli/"
 install -o root -g root -m 0644 "$here"/src/pyrkt/runner/*.py "$LIB.new/pyrkt/runner/"

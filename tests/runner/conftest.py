@@ -27,19 +27,46 @@ from podfixtures import copy_store, make_template  # noqa: E402
 
 CHECKOUT_RKT = os.path.join(ROOT, ".venv", "bin", "rkt")
 # rkt-run refuses an rkt below a directory that others can write, and a clone may live under /tmp
-# (CI clones anywhere): the policies name this root-owned wrapper, which the `installed` fixture
-# writes and removes, and which execs the checkout's rkt
+# (CI clones anywhere): the policies name rkts in this root-owned dir, which the `installed`
+# fixture writes and removes:
+#   RKT     pyrkt's own launcher (as `make install` writes it) over a root-owned copy of src/ and no
+#           site-packages: rkt-run runs it in its own interpreter (pyrkt.runner.inproc)
+#   RKT_SH  a shell wrapper that execs the checkout's rkt: a foreign rkt, which rkt-run execs
 RKT_DIR = f"/opt/rktrun-t-rkt{os.getpid()}"
 RKT = os.path.join(RKT_DIR, "rkt")
+RKT_SH = os.path.join(RKT_DIR, "rkt-sh")
+RKT_SRC = os.path.join(RKT_DIR, "src")
+
+
+def launcher_text(src: str, site: list[str]) -> str:
+    """What scripts/install-launchers.py writes for `rkt` with this source tree and site dirs."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("pyrkt_install_launchers", os.path.join(ROOT, "scripts", "install-launchers.py"))
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    text: str = mod.launcher_text(Path(ROOT, ".venv", "bin", "python"), Path(src), site, "pyrkt.cli.rkt:main", None)
+    return text
+
+
+def _write(path: str, text: str) -> None:
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.chmod(path + ".tmp", 0o755)
+    os.rename(path + ".tmp", path)
 
 
 def _write_rkt_wrapper() -> None:
     os.makedirs(RKT_DIR, mode=0o755, exist_ok=True)
     os.chmod(RKT_DIR, 0o755)
-    with open(RKT + ".tmp", "w") as f:
-        f.write(f'#!/bin/sh\nexec {CHECKOUT_RKT} "$@"\n')
-    os.chmod(RKT + ".tmp", 0o755)
-    os.rename(RKT + ".tmp", RKT)
+    shutil.rmtree(RKT_SRC, ignore_errors=True)
+    shutil.copytree(os.path.join(ROOT, "src", "pyrkt"), os.path.join(RKT_SRC, "pyrkt"))  # copy2: the .pyc stay valid
+    subprocess.run(["chmod", "-R", "go-w", RKT_SRC], check=True)
+    os.chmod(RKT_SRC, 0o755)
+    _write(RKT, launcher_text(RKT_SRC, []))
+    _write(RKT_SH, f'#!/bin/sh\nexec {CHECKOUT_RKT} "$@"\n')
 
 
 class Installed:
@@ -53,8 +80,8 @@ class Installed:
         self.work = work  # root-owned 0755 dir for test files the users may read
 
     def policy(self, text: str) -> str:
-        """Write the policy (atomically: a new inode, so the cache notices); `@RKT@`/`@DIR@` filled in."""
-        text = text.replace("@RKT@", RKT).replace("@DIR@", self.store)
+        """Write the policy (atomically: a new inode, so the cache notices); `@RKT@`/`@RKT_SH@`/`@DIR@` filled in."""
+        text = text.replace("@RKT@", RKT).replace("@RKT_SH@", RKT_SH).replace("@DIR@", self.store)
         tmp = self.config + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)

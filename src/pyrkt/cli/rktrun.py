@@ -88,7 +88,35 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
     return opts, argv[i:]
 
 
-def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int) -> int:
+def _run_here(launcher: object, argv_rkt: list[str]) -> int:
+    """Become pyrkt's own rkt in this interpreter (pyrkt.runner.inproc says when and why); its status."""
+    from pyrkt.runner import inproc
+
+    assert isinstance(launcher, inproc.Launcher)
+    import _signal  # type: ignore[import-not-found]
+
+    def interrupted(signum: int, _frame: object) -> None:
+        # before rkt's own handlers (and after it restores these): unwind, so the env file goes
+        raise SystemExit(128 + signum)
+
+    for s in (_signal.SIGTERM, _signal.SIGHUP):
+        _signal.signal(s, interrupted)
+    inproc.become(launcher, argv_rkt)
+    from pyrkt.cli.rkt import main as rkt_main  # from rkt's tree: become() forgot rkt-run's pyrkt
+
+    return int(rkt_main(argv_rkt[1:]))
+
+
+def _rkt_here(argv_rkt: list[str]) -> int | None:
+    """For worker enters: rkt run here if it is pyrkt's own, else None (exec it)."""
+    from pyrkt.runner import inproc
+
+    launcher = inproc.find(argv_rkt[0])
+    return None if launcher is None else _run_here(launcher, argv_rkt)
+
+
+def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int, via_launcher: bool = False) -> int:
+    """rkt-run. `via_launcher`: behind the setuid launcher, where pyrkt's rkt may run in this process."""
     from pyrkt.runner import command, config, secure
     from pyrkt.runner.errors import RunnerError
 
@@ -144,8 +172,16 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int) -> int:
     if policy.worker_pods:
         from pyrkt.runner import worker
 
+        if via_launcher and os.geteuid() == 0 and not (opts.get("dry_run") or opts.get("prepare")):
+            from pyrkt.linux import cgroup_warm
+
+            # the enter's cgroup.procs write waits for an RCU grace period on a v1 host
+            # (5-15 ms): started here it passes while the worker is found and rkt loads
+            cgroup_warm.start()
+
         return worker.run(policy, plan, state_dir, verbose=bool(opts.get("verbose")),
-                          dry_run=bool(opts.get("dry_run")), prepare_only=bool(opts.get("prepare")))
+                          dry_run=bool(opts.get("dry_run")), prepare_only=bool(opts.get("prepare")),
+                          rkt_here=_rkt_here if via_launcher else None)
     if opts.get("prepare"):
         raise RunnerError("--prepare needs worker-pods = true in the policy")
     if opts.get("dry_run"):
@@ -161,12 +197,25 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int) -> int:
             sys.stderr.write(command.display(argv_rkt) + "\n")
             sys.stderr.flush()
         sys.stdout.flush()
+        sys.stderr.flush()
+        if via_launcher:
+            from pyrkt.runner import inproc
+
+            launcher = inproc.find(argv_rkt[0])
+            if launcher is not None:
+                if dfd >= 0:  # no process of the pod may inherit it: opened again to remove the env file
+                    os.close(dfd)
+                    dfd = -1
+                try:
+                    return _run_here(launcher, argv_rkt)
+                finally:
+                    if env_file:
+                        dfd = secure.open_state_dir(state_dir)
         if env_file is None:
-            sys.stderr.flush()
             secure.exec_rkt(argv_rkt)  # no env file to remove: rkt takes this process over
         code, _ = secure.run_rkt(argv_rkt)
     finally:
-        if env_file:
+        if env_file and dfd >= 0:
             secure.remove_private(dfd, env_file)
             os.close(dfd)
     return code if code >= 0 else 128 - code
@@ -245,8 +294,8 @@ def entry(argv: list[str]) -> int:
         name = mode[7:]
         if name in ("rkt-run-helper", ""):
             return helper_main(rest, name)
-        return _guard(run, ["--", name, *rest], user_env, uid, gid)
-    return _guard(run, rest, user_env, uid, gid)
+        return _guard(run, ["--", name, *rest], user_env, uid, gid, True)
+    return _guard(run, rest, user_env, uid, gid, True)
 
 
 if __name__ == "__main__":

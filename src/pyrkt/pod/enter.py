@@ -51,6 +51,11 @@ def enter(data_dir: str, prefix: str, app: str | None, cmd: list[str], user: str
     """Run `cmd` (default /bin/bash, else /bin/sh) in the app's container; its exit status."""
     import sys
 
+    from pyrkt.linux import cgroup_warm
+
+    # the exec places its process in the app's cgroups; on a cgroup v1 host the first such
+    # write waits for an RCU grace period (5-15 ms here): started now, it passes during the imports
+    cgroup_warm.start()
     from pyrkt.oci.errors import RuntimeFailure
     from pyrkt.oci.exec import ExecOptions, execute
     from pyrkt.pod.stage1 import oci_root

@@ -22,6 +22,10 @@ from pyrkt.runner import command, secure
 from pyrkt.runner.config import Policy
 from pyrkt.runner.errors import RunnerError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
 SLEEPER = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
 
 
@@ -175,8 +179,13 @@ def _record(policy: Policy, plan: command.Plan, dfd: int, state_dir: str, key: s
     os.rename(os.path.basename(tmp), f"worker-{key}", src_dir_fd=dfd, dst_dir_fd=dfd)
 
 
-def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_run: bool, prepare_only: bool) -> int:
-    """Find or start the user's worker for the image, then enter it (or, with --prepare, only start it)."""
+def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_run: bool, prepare_only: bool,
+        rkt_here: Callable[[list[str]], int | None] | None = None) -> int:
+    """Find or start the user's worker for the image, then enter it (or, with --prepare, only start it).
+
+    `rkt_here(argv)` runs the enter in this process (pyrkt.runner.inproc) and
+    returns its status, or None when this rkt must be exec'd.
+    """
     assert plan.identity is not None
     if plan.exec is None and not prepare_only:
         raise RunnerError("worker pods need a command: give --exec, an alias with exec, or default-interactive-cmd")
@@ -239,6 +248,9 @@ def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_r
         if verbose:
             sys.stderr.write(command.display(argv) + "\n")
         sys.stdout.flush()
+        here = rkt_here(argv) if rkt_here is not None else None
+        if here is not None:
+            return here
         code, _ = secure.run_rkt(argv)
         return code if code >= 0 else 128 - code
     finally:
