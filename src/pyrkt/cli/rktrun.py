@@ -115,6 +115,11 @@ def _rkt_here(argv_rkt: list[str]) -> int | None:
     return None if launcher is None else _run_here(launcher, argv_rkt)
 
 
+def _runs_something(opts: dict[str, object]) -> bool:
+    """Not a dry run, --prepare, listing or help: a command will run."""
+    return not any(opts.get(k) for k in ("dry_run", "prepare", "list", "help"))
+
+
 def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int, via_launcher: bool = False) -> int:
     """rkt-run. `via_launcher`: behind the setuid launcher, where pyrkt's rkt may run in this process."""
     from pyrkt.runner import command, config, secure
@@ -152,6 +157,12 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int, via_launc
             except RunnerError:
                 cache = None
         policy = config.load(default_config, cache)
+    if policy.worker_pods and via_launcher and os.geteuid() == 0 and _runs_something(opts):
+        from pyrkt.linux import cgroup_warm
+
+        # the worker enter's cgroup.procs write waits for an RCU grace period on a v1 host
+        # (5-15 ms, more under load): started now, it passes while rkt-run and rkt work
+        cgroup_warm.start()
     if opts.get("list"):
         for line in command.list_aliases(policy):
             print(line)
@@ -172,12 +183,6 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int, via_launc
     if policy.worker_pods:
         from pyrkt.runner import worker
 
-        if via_launcher and os.geteuid() == 0 and not (opts.get("dry_run") or opts.get("prepare")):
-            from pyrkt.linux import cgroup_warm
-
-            # the enter's cgroup.procs write waits for an RCU grace period on a v1 host
-            # (5-15 ms): started here it passes while the worker is found and rkt loads
-            cgroup_warm.start()
 
         return worker.run(policy, plan, state_dir, verbose=bool(opts.get("verbose")),
                           dry_run=bool(opts.get("dry_run")), prepare_only=bool(opts.get("prepare")),
@@ -203,6 +208,9 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int, via_launc
 
             launcher = inproc.find(argv_rkt[0])
             if launcher is not None:
+                warm = sys.modules.get("pyrkt.linux.cgroup_warm")
+                if warm is not None:
+                    warm.wait()  # its thread must be gone before rkt clones a pod raw (become() forgets it)
                 if dfd >= 0:  # no process of the pod may inherit it: opened again to remove the env file
                     os.close(dfd)
                     dfd = -1
