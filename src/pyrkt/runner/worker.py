@@ -27,6 +27,24 @@ if TYPE_CHECKING:
     from typing import Callable
 
 SLEEPER = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
+# the worker's app when rkt-run is installed: its own static idle program (src/rktrun-launcher/idle.c),
+# bind-mounted read-only, so that an image without /bin/sh and sleep can be a worker too
+IDLE_VOLUME = "rktrunner-idle"
+IDLE_TARGET = "/.rktrunner-idle"
+
+
+def idle_program() -> str | None:
+    """The installed idle program (root-owned, beside the installed code), or None: SLEEPER then."""
+    try:
+        import pyrkt_rktrun_site as site  # type: ignore[import-not-found]  # written by make install-rkt-run
+    except ImportError:
+        return None
+    path = str(getattr(site, "IDLE", ""))
+    try:
+        secure.check_trusted(path, "idle program")
+    except RunnerError:
+        return None
+    return path
 
 
 def _open_lock(dfd: int, name: str) -> int:
@@ -91,6 +109,11 @@ def start_argv(policy: Policy, plan: command.Plan, env_file: str | None) -> list
     argv = [policy.rkt, *plan.general, "run", *plan.run, *plan.fetch]
     if env_file:
         argv.append(f"--set-env-file={env_file}")
+    idle = idle_program()
+    if idle:
+        argv += [*plan.volume_args, "--volume", f"{IDLE_VOLUME},kind=host,source={idle},readOnly=true", plan.image,
+                 *plan.mount_args, "--mount", f"volume={IDLE_VOLUME},target={IDLE_TARGET}", *plan.app_flags()]
+        return argv + [f"--name=worker-{plan.identity.uid}", "--exec", IDLE_TARGET]
     argv += plan.volume_args + [plan.image] + plan.mount_args + plan.app_flags()
     argv += [f"--name=worker-{plan.identity.uid}", "--exec", SLEEPER[0], "--", *SLEEPER[1:]]
     return argv
