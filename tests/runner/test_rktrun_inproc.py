@@ -46,9 +46,10 @@ def _procs() -> dict[int, tuple[int, list[str]]]:
     return out
 
 
-def chain_to_app(inst: Installed, rkt: str, marker: str) -> list[list[str]]:
+def chain_to_app(inst: Installed, rkt: str, marker: str, term_rkt_run: bool = False) -> list[list[str]]:
     """Run `rkt-run -e /bin/sleep bb MARKER` with policy rkt = RKT; the argv of every process from
-    rkt-run down to the sleeping app (the app is then killed); checks the run's result."""
+    rkt-run down to the sleeping app (the app is then killed, or rkt-run gets SIGTERM); checks the
+    run's result (137: the app's SIGKILL; 143: the pod stopped by SIGTERM) and that no env file is left."""
     inst.policy(POLICY.format(rkt=rkt))
     u = inst.users[0]
     argv = ["setpriv", f"--reuid={u.pw_uid}", f"--regid={u.pw_gid}", "--init-groups", "--", "/usr/bin/env", "-i",
@@ -67,7 +68,7 @@ def chain_to_app(inst: Installed, rkt: str, marker: str) -> list[list[str]]:
                         cur = procs[cur][0]
                     if cur == proc.pid:
                         chain = [procs[proc.pid][1], *reversed(path)]
-                        os.kill(pid, signal.SIGKILL)
+                        os.kill(proc.pid if term_rkt_run else pid, signal.SIGTERM if term_rkt_run else signal.SIGKILL)
                         break
             time.sleep(0.05)
         out, err = proc.communicate(timeout=60)
@@ -76,7 +77,7 @@ def chain_to_app(inst: Installed, rkt: str, marker: str) -> list[list[str]]:
             proc.kill()
             proc.wait()
     assert chain, "the app never ran"
-    assert proc.returncode == 137, (proc.returncode, out, err)  # the app's SIGKILL, passed through
+    assert proc.returncode == (143 if term_rkt_run else 137), (proc.returncode, out, err)
     assert not [n for n in os.listdir(inst.state) if n.startswith("env-")]
     return chain
 
@@ -123,3 +124,9 @@ def test_same_user_environment_and_status_either_way(installed: Installed, args:
     u = installed.users[0]
     assert f"uid={u.pw_uid}" in results[0] and f"GREETING=hello {u.pw_name}" in results[0]
     assert "PYTHONPATH" not in results[0] and "LD_PRELOAD" not in results[0]
+
+
+@pytest.mark.parametrize("which", ["in-process", "exec"])
+def test_sigterm_to_rkt_run_stops_the_pod_and_cleans_up(installed: Installed, which: str) -> None:
+    chain = chain_to_app(installed, RKT if which == "in-process" else RKT_SH, "274", term_rkt_run=True)
+    assert names_rkt(chain, CHECKOUT_RKT) == (which == "exec")

@@ -104,7 +104,10 @@ def _run_here(launcher: object, argv_rkt: list[str]) -> int:
     inproc.become(launcher, argv_rkt)
     from pyrkt.cli.rkt import main as rkt_main  # from rkt's tree: become() forgot rkt-run's pyrkt
 
-    return int(rkt_main(argv_rkt[1:]))
+    try:
+        return int(rkt_main(argv_rkt[1:]))
+    except SystemExit as exc:  # the handler above, or an exit inside rkt: rkt's status either way
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
 
 
 def _rkt_here(argv_rkt: list[str]) -> int | None:
