@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrkt.runner.inproc import Launcher
+
 USAGE = """Usage: rkt-run [options] IMAGE|ALIAS [ARGS...]
 
 Run IMAGE or ALIAS with rkt, with every rkt option from the policy file (/etc/rktrunner.toml).
@@ -88,11 +92,10 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
     return opts, argv[i:]
 
 
-def _run_here(launcher: object, argv_rkt: list[str]) -> int:
+def _run_here(launcher: Launcher, argv_rkt: list[str]) -> int:
     """Become pyrkt's own rkt in this interpreter (pyrkt.runner.inproc says when and why); its status."""
     from pyrkt.runner import inproc
 
-    assert isinstance(launcher, inproc.Launcher)
     import _signal  # type: ignore[import-not-found]
 
     def interrupted(signum: int, _frame: object) -> None:
@@ -185,7 +188,6 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int, via_launc
             print(f"{k}={v}")
     if policy.worker_pods:
         from pyrkt.runner import worker
-
 
         return worker.run(policy, plan, state_dir, verbose=bool(opts.get("verbose")),
                           dry_run=bool(opts.get("dry_run")), prepare_only=bool(opts.get("prepare")),
