@@ -163,3 +163,18 @@ def test_an_image_without_shell_or_sleep_can_be_a_worker(installed: Installed, t
             subprocess.run([RKT, f"--dir={inst.store}", "stop", uuid], capture_output=True)
     listing = subprocess.run([RKT, f"--dir={inst.store}", "status", "--wait=20s", *new], capture_output=True, text=True).stdout
     assert f"app-worker-{u.pw_uid}=0" in listing.splitlines(), listing  # the idle program exits 0 on rkt stop's SIGTERM
+
+
+def test_idle_warm_writes_only_its_own_pid_into_a_cgroup_procs_file(installed: Installed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    idle = os.path.join(installed.prefix, "lib", "pyrkt-rktrun", "idle")
+    target = tmp_path / "cgroup.procs"
+    target.write_text("")
+    for path in ("/etc/passwd", str(target), "/sys/fs/cgroup/../../etc/x/cgroup.procs", "/sys/fs/cgroup/cpu/tasks"):
+        assert subprocess.run([idle, "--warm", path]).returncode == 2, path
+    assert target.read_text() == ""
+    with open("/proc/self/cgroup") as f:
+        from pyrkt.linux.cgroup_warm import own_procs_files
+
+        files = [p for p in own_procs_files(f.read()) if os.path.exists(p)]
+    if files:
+        assert subprocess.run([idle, "--warm", files[0]]).returncode == 0

@@ -164,11 +164,11 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int, via_launc
                 cache = None
         policy = config.load(default_config, cache)
     if policy.worker_pods and via_launcher and os.geteuid() == 0 and _runs_something(opts):
-        from pyrkt.linux import cgroup_warm
+        from pyrkt.runner import worker
 
         # the worker enter's cgroup.procs write waits for an RCU grace period on a v1 host
         # (5-15 ms, more under load): started now, it passes while rkt-run and rkt work
-        cgroup_warm.start()
+        worker.warm_cgroups()
     if opts.get("list"):
         for line in command.list_aliases(policy):
             print(line)

@@ -47,6 +47,33 @@ def idle_program() -> str | None:
     return path
 
 
+def warm_cgroups() -> None:
+    """Start the kernel's cgroup RCU grace period now, in a process of its own (`idle --warm`).
+
+    The enter places its process in the worker's cgroups, and on a cgroup v1 host
+    the first cgroup.procs write after a quiet while waits for a grace period
+    (5-15 ms here). The idle program writes its own pid into the cgroup it is in
+    (which moves it nowhere) and waits for it instead; by the enter's write the
+    grace period is over. Not a thread (pyrkt.linux.cgroup_warm): while a thread
+    waits in that write, glibc's setresuid in the main thread waits for it too.
+    Left unreaped: it exits on its own and init takes it when rkt-run exits.
+    """
+    from pyrkt.linux.cgroup_warm import own_procs_files
+
+    idle = idle_program()
+    if idle is None or os.path.exists("/sys/fs/cgroup/cgroup.procs"):
+        return  # not installed, or cgroup v2 alone: the init is cloned into its cgroup, nothing waits
+    try:
+        with open("/proc/self/cgroup") as f:
+            files = [p for p in own_procs_files(f.read()) if os.path.exists(p)]
+        if files:
+            null = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1),
+                    (os.POSIX_SPAWN_DUP2, 0, 2)]  # not the user's stdout: its reader would wait for this one too
+            os.posix_spawn(idle, [idle, "--warm", files[0]], {"PATH": secure.SAFE_PATH}, file_actions=null)
+    except OSError:
+        pass  # an optimisation only
+
+
 def _open_lock(dfd: int, name: str) -> int:
     return os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
 
