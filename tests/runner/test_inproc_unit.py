@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import CHECKOUT_RKT, launcher_text
+from runnerfixtures import CHECKOUT_RKT, launcher_text
 from pyrkt.runner import inproc
 
 

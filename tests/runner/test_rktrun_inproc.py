@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import CHECKOUT_RKT, RKT, RKT_DIR, RKT_SH, RKT_SRC, Installed, launcher_text
+from runnerfixtures import CHECKOUT_RKT, RKT, RKT_DIR, RKT_SH, RKT_SRC, Installed, launcher_text
 
 POLICY = """rkt = "{rkt}"
 [environment]

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import RKT, Installed
+from runnerfixtures import RKT, Installed
 
 WORKERS = """rkt = "@RKT@"
 preserve-cwd = true
