@@ -5,8 +5,9 @@ State (root-only state dir, default /var/lib/rktrunner):
   start-UID-HEX    flock held while one is looked up or started (two first uses start one pod)
   pod-UUID         shared flock held by every rkt-run inside the pod; rktrunner-gc stops a
                    worker only when it gets the exclusive lock without waiting
-The pod is found with `rkt list` (app `worker-UID`, state running); the app is a
-sleeper started as the user (`--user/--group` as for a plain run), every
+The pod is found with `rkt list` (app `worker-UID`, state running); the app is
+rkt-run's static idle program when installed (else a /bin/sh sleeper), started
+as the user (`--user/--group` as for a plain run), every
 command enters it as the user's uid/gid with the `environment-update`
 variables freshly rendered.
 """
