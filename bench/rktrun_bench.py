@@ -110,6 +110,11 @@ def main() -> int:
         print(f"| `rkt-run -e /bin/true bb` into a running worker pod | {med['worker']:.1f} | {min(samples['worker']):.1f} |")
         print(f"\nrkt-run adds {med['rkt-run'] - med['by hand']:.1f} ms to rkt run; worker/fresh = "
               f"{med['worker'] / med['rkt-run']:.2f}")
+        # paired within an iteration (the three ran back to back): steadier when the load drifts
+        diffs = [r - h for r, h in zip(samples["rkt-run"], samples["by hand"])]
+        ratios = [w / r for w, r in zip(samples["worker"], samples["rkt-run"])]
+        print(f"paired per iteration: rkt-run - by hand median {statistics.median(diffs):.1f} ms; "
+              f"worker/fresh median {statistics.median(ratios):.2f}")
     finally:
         out = subprocess.run([RKT, f"--dir={prefix}/store", "list", "--full", "--no-legend"], capture_output=True, text=True).stdout
         for row in out.splitlines():

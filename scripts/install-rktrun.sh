@@ -25,13 +25,19 @@ fi
 umask 022
 install -d -o root -g root -m 0755 "$BIN" "$PREFIX/lib"
 rm -rf "$LIB.new" "$LIB.old"
-install -d -o root -g root -m 0755 "$LIB.new/pyrkt/runner" "$LIB.new/pyrkt/cli"
+install -d -o root -g root -m 0755 "$LIB.new/pyrkt/runner" "$LIB.new/pyrkt/cli" "$LIB.new/pyrkt/linux/cgroups"
+install -o root -g root -m 0644 "$here/src/pyrkt/linux/__init__.py" "$LIB.new/pyrkt/linux/"
+install -o root -g root -m 0644 "$here/src/pyrkt/linux/cgroups/__init__.py" "$here/src/pyrkt/linux/cgroups/warm.py" "$LIB.new/pyrkt/linux/cgroups/"
 install -o root -g root -m 0644 "$here/src/pyrkt/__init__.py" "$LIB.new/pyrkt/"
 install -o root -g root -m 0644 "$here/src/pyrkt/cli/__init__.py" "$here/src/pyrkt/cli/rktrun.py" "$LIB.new/pyrkt/cli/"
 install -o root -g root -m 0644 "$here"/src/pyrkt/runner/*.py "$LIB.new/pyrkt/runner/"
-printf '"""Written by make install-rkt-run."""\nCONFIG = %s\nSTATE_DIR = %s\n' \
+printf '"""Written by make install-rkt-run."""\nCONFIG = %s\nSTATE_DIR = %s\nIDLE = %s\n' \
     "$("$PYTHON" -c 'import sys; print(repr(sys.argv[1]))' "$CONFIG")" \
-    "$("$PYTHON" -c 'import sys; print(repr(sys.argv[1]))' "$STATE")" > "$LIB.new/pyrkt_rktrun_site.py"
+    "$("$PYTHON" -c 'import sys; print(repr(sys.argv[1]))' "$STATE")" \
+    "$("$PYTHON" -c 'import sys; print(repr(sys.argv[1]))' "$LIB/idle")" > "$LIB.new/pyrkt_rktrun_site.py"
+# a worker pod's app (src/rktrun-launcher/idle.c): static, so it needs nothing from the image
+gcc -O2 -static -s -Wall -Wextra -Werror -o "$LIB.new/idle" "$here/src/rktrun-launcher/idle.c"
+chmod 0755 "$LIB.new/idle"
 cat > "$LIB.new/rktrun_entry.py" <<'PY'
 """Started only by the setuid launcher: python -I -S -B rktrun_entry.py MODE ARGS... (env on fd 3)."""
 import sys

@@ -153,3 +153,38 @@ def test_rkt_fetch_from_a_plain_http_registry(tmp_path) -> None:  # type: ignore
         assert sorted(set(over_budget(names)) - FETCH_ALLOWED) == [], f"rkt fetch imported {over_budget(names)}"
     finally:
         stop(reg.proc)
+
+
+def test_rkt_enter_of_a_running_pod(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`rkt enter` is a hot path too: rkt-run's worker pods enter once per user command."""
+    import time
+
+    rkt = os.path.join(BIN, "rkt")
+    image = tmp_path / "budget.aci"
+    entries = busybox_entries(("sh", "true", "sleep"))
+    image.write_bytes(aci_bytes(aci_manifest("example.com/budget", "1.0", ["/bin/true"]), entries))
+    data = str(tmp_path / "rkt")
+    subprocess.run([rkt, f"--dir={data}", "--insecure-options=image", "fetch", str(image)], check=True,
+                   stdout=subprocess.DEVNULL)
+    uuid_file = str(tmp_path / "uuid")
+    pod = subprocess.Popen([rkt, f"--dir={data}", "run", "--net=host", f"--uuid-file-save={uuid_file}",
+                            "example.com/budget:1.0", "--exec", "/bin/sleep", "--", "60"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (os.path.exists(uuid_file) and os.path.getsize(uuid_file)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        uuid = open(uuid_file).read().strip()
+        subprocess.run([rkt, f"--dir={data}", "status", "--wait-ready=10s", uuid], check=True, stdout=subprocess.DEVNULL)
+        log = str(tmp_path / "enter.log")
+        code, names = imported([rkt, f"--dir={data}", "enter", uuid, "/bin/true"], log)
+        assert code == 0, open(log).read()
+        assert over_budget(names) == [], f"rkt enter imported {over_budget(names)}"
+        code, names = imported([rkt, f"--dir={data}", "enter", uuid, "/bin/sh", "-c", "exit 3"], log)
+        assert code == 3, open(log).read()  # it did enter: the command's status
+    finally:
+        subprocess.run([rkt, f"--dir={data}", "stop", "--force", open(uuid_file).read().strip()] if os.path.exists(uuid_file)
+                       else ["true"], capture_output=True)
+        pod.kill()
+        pod.wait()
+        subprocess.run([rkt, f"--dir={data}", "gc", "--grace-period=0s"], check=False, capture_output=True)

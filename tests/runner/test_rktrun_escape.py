@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from conftest import RKT, Installed
+from runnerfixtures import RKT, Installed
 
 POLICY = """rkt = "@RKT@"
 preserve-cwd = true

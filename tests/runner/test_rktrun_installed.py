@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from conftest import RKT, ROOT, Installed
+from runnerfixtures import RKT, ROOT, Installed
 from seedpolicy import SEED
 
 BASE = """rkt = "@RKT@"

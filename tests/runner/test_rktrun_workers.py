@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import RKT, Installed
+from runnerfixtures import RKT, Installed
 
 WORKERS = """rkt = "@RKT@"
 preserve-cwd = true
@@ -124,3 +124,57 @@ def test_every_config_error_is_one_line_exit_2(installed: Installed, text: str, 
     assert r.returncode == 2, r
     assert r.stderr.startswith(f"rkt-run: {installed.config}") and message in r.stderr, r.stderr
     assert len(r.stderr.splitlines()) == 1 and r.stdout == ""
+
+
+NOSHELL = """rkt = "@RKT@"
+worker-pods = true
+[options]
+general = ["--insecure-options=image", "--dir=@DIR@"]
+run = ["--net=host"]
+[alias.bare]
+image = "example.com/noshell"
+exec = ["/bin/busybox"]
+"""
+
+
+def test_an_image_without_shell_or_sleep_can_be_a_worker(installed: Installed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The worker's app is rkt-run's own static idle program, bind-mounted read-only: nothing of the image."""
+    from imagebuild import aci_bytes, aci_manifest, busybox_entries
+
+    inst = installed
+    aci = tmp_path / "noshell.aci"
+    aci.write_bytes(aci_bytes(aci_manifest("example.com/noshell", "1.0", ["/bin/busybox", "true"]), busybox_entries(())))
+    subprocess.run([RKT, f"--dir={inst.store}", "--insecure-options=image", "fetch", str(aci)], check=True, capture_output=True)
+    inst.policy(NOSHELL)
+    u = inst.users[1]
+    before = set(workers(inst))
+    try:
+        r = inst.run(u, "-v", "bare", "echo", "first")
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "first\n"
+        assert "--mount volume=rktrunner-idle,target=/.rktrunner-idle" in r.stderr and "--exec /.rktrunner-idle" in r.stderr
+        new = set(workers(inst)) - before
+        assert len(new) == 1, workers(inst)
+        r = inst.run(u, "bare", "sh", "-c", "exit 5")  # busybox's own sh: the image has no /bin/sh
+        assert r.returncode == 5, r.stderr
+        assert set(workers(inst)) - before == new  # the same worker, entered
+    finally:
+        for uuid in set(workers(inst)) - before:
+            subprocess.run([RKT, f"--dir={inst.store}", "stop", uuid], capture_output=True)
+    listing = subprocess.run([RKT, f"--dir={inst.store}", "status", "--wait=20s", *new], capture_output=True, text=True).stdout
+    assert f"app-worker-{u.pw_uid}=0" in listing.splitlines(), listing  # the idle program exits 0 on rkt stop's SIGTERM
+
+
+def test_idle_warm_writes_only_its_own_pid_into_a_cgroup_procs_file(installed: Installed, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    idle = os.path.join(installed.prefix, "lib", "pyrkt-rktrun", "idle")
+    target = tmp_path / "cgroup.procs"
+    target.write_text("")
+    for path in ("/etc/passwd", str(target), "/sys/fs/cgroup/../../etc/x/cgroup.procs", "/sys/fs/cgroup/cpu/tasks"):
+        assert subprocess.run([idle, "--warm", path]).returncode == 2, path
+    assert target.read_text() == ""
+    with open("/proc/self/cgroup") as f:
+        from pyrkt.linux.cgroups.warm import own_procs_files
+
+        files = [p for p in own_procs_files(f.read()) if os.path.exists(p)]
+    if files:
+        assert subprocess.run([idle, "--warm", files[0]]).returncode == 0

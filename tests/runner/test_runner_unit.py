@@ -35,6 +35,7 @@ def test_seed_verbose_line() -> None:
     ('rkt = "/r"\nbogus = 1\n', "/etc/rktrunner.toml:2: bogus: unknown key"),
     ('rkt = 5\n', "/etc/rktrunner.toml:1: rkt: must be a string, not an integer"),
     ('worker-pods = true\n', "rkt: required key missing"),
+    ('rkt = "/r"\nworker-pods = true\n[volume.rktrunner-idle]\nvolume = "kind=empty"\n', ":3: volume.rktrunner-idle: reserved"),
     ('rkt = "/r"\n[volume.v]\nvolume = "kind=host,source={{.HomeDir"\n', "/etc/rktrunner.toml:3: volume.v.volume: bad template"),
     ('rkt = "/r"\n[volume.v]\nvolume = "{{ print 1 }}"\n', ":3: volume.v.volume: bad template"),
     ('rkt = "/r"\n[alias.a]\nimage = "x"\npasswd = ["u:x:1:1::/:/bin/sh"]\n', ":4: alias.a.passwd: needs worker-pods"),

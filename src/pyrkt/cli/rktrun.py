@@ -12,6 +12,10 @@ from __future__ import annotations
 import os
 import sys
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pyrkt.runner.inproc import Launcher
+
 USAGE = """Usage: rkt-run [options] IMAGE|ALIAS [ARGS...]
 
 Run IMAGE or ALIAS with rkt, with every rkt option from the policy file (/etc/rktrunner.toml).
@@ -88,7 +92,42 @@ def parse_args(argv: list[str]) -> tuple[dict[str, object], list[str]]:
     return opts, argv[i:]
 
 
-def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int) -> int:
+def _run_here(launcher: Launcher, argv_rkt: list[str]) -> int:
+    """Become pyrkt's own rkt in this interpreter (pyrkt.runner.inproc says when and why); its status."""
+    from pyrkt.runner import inproc
+
+    import _signal  # type: ignore[import-not-found]
+
+    def interrupted(signum: int, _frame: object) -> None:
+        # before rkt's own handlers (and after it restores these): unwind, so the env file goes
+        raise SystemExit(128 + signum)
+
+    for s in (_signal.SIGTERM, _signal.SIGHUP):
+        _signal.signal(s, interrupted)
+    inproc.become(launcher, argv_rkt)
+    from pyrkt.cli.rkt import main as rkt_main  # from rkt's tree: become() forgot rkt-run's pyrkt
+
+    try:
+        return int(rkt_main(argv_rkt[1:]))
+    except SystemExit as exc:  # the handler above, or an exit inside rkt: rkt's status either way
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+
+
+def _rkt_here(argv_rkt: list[str]) -> int | None:
+    """For worker enters: rkt run here if it is pyrkt's own, else None (exec it)."""
+    from pyrkt.runner import inproc
+
+    launcher = inproc.find(argv_rkt[0])
+    return None if launcher is None else _run_here(launcher, argv_rkt)
+
+
+def _runs_something(opts: dict[str, object]) -> bool:
+    """Not a dry run, --prepare, listing or help: a command will run."""
+    return not any(opts.get(k) for k in ("dry_run", "prepare", "list", "help"))
+
+
+def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int, via_launcher: bool = False) -> int:
+    """rkt-run. `via_launcher`: behind the setuid launcher, where pyrkt's rkt may run in this process."""
     from pyrkt.runner import command, config, secure
     from pyrkt.runner.errors import RunnerError
 
@@ -124,6 +163,12 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int) -> int:
             except RunnerError:
                 cache = None
         policy = config.load(default_config, cache)
+    if policy.worker_pods and via_launcher and os.geteuid() == 0 and _runs_something(opts):
+        from pyrkt.runner import worker
+
+        # the worker enter's cgroup.procs write waits for an RCU grace period on a v1 host
+        # (5-15 ms, more under load): started now, it passes while rkt-run and rkt work
+        worker.warm_cgroups()
     if opts.get("list"):
         for line in command.list_aliases(policy):
             print(line)
@@ -145,7 +190,8 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int) -> int:
         from pyrkt.runner import worker
 
         return worker.run(policy, plan, state_dir, verbose=bool(opts.get("verbose")),
-                          dry_run=bool(opts.get("dry_run")), prepare_only=bool(opts.get("prepare")))
+                          dry_run=bool(opts.get("dry_run")), prepare_only=bool(opts.get("prepare")),
+                          rkt_here=_rkt_here if via_launcher else None)
     if opts.get("prepare"):
         raise RunnerError("--prepare needs worker-pods = true in the policy")
     if opts.get("dry_run"):
@@ -161,12 +207,28 @@ def run(argv: list[str], user_env: dict[str, str], uid: int, gid: int) -> int:
             sys.stderr.write(command.display(argv_rkt) + "\n")
             sys.stderr.flush()
         sys.stdout.flush()
+        sys.stderr.flush()
+        if via_launcher:
+            from pyrkt.runner import inproc
+
+            launcher = inproc.find(argv_rkt[0])
+            if launcher is not None:
+                warm = sys.modules.get("pyrkt.linux.cgroups.warm")
+                if warm is not None:
+                    warm.wait()  # its thread must be gone before rkt clones a pod raw (become() forgets it)
+                if dfd >= 0:  # no process of the pod may inherit it: opened again to remove the env file
+                    os.close(dfd)
+                    dfd = -1
+                try:
+                    return _run_here(launcher, argv_rkt)
+                finally:
+                    if env_file:
+                        dfd = secure.open_state_dir(state_dir)
         if env_file is None:
-            sys.stderr.flush()
             secure.exec_rkt(argv_rkt)  # no env file to remove: rkt takes this process over
         code, _ = secure.run_rkt(argv_rkt)
     finally:
-        if env_file:
+        if env_file and dfd >= 0:
             secure.remove_private(dfd, env_file)
             os.close(dfd)
     return code if code >= 0 else 128 - code
@@ -233,6 +295,11 @@ def _read_env(fd: int) -> dict[str, str]:
 
 def entry(argv: list[str]) -> int:
     """Behind the setuid launcher: argv[0] is the mode (`run`, `gc`, or `helper:NAME`); the user's env is on fd 3."""
+    import gc
+
+    # a short-lived process with few cycles: the collections during its imports (and an
+    # in-process rkt's) cost ~1 ms of every command
+    gc.disable()
     user_env = _read_env(3)
     mode, rest = (argv[0], argv[1:]) if argv else ("run", [])
     uid, gid = os.getuid(), os.getgid()
@@ -245,8 +312,8 @@ def entry(argv: list[str]) -> int:
         name = mode[7:]
         if name in ("rkt-run-helper", ""):
             return helper_main(rest, name)
-        return _guard(run, ["--", name, *rest], user_env, uid, gid)
-    return _guard(run, rest, user_env, uid, gid)
+        return _guard(run, ["--", name, *rest], user_env, uid, gid, True)
+    return _guard(run, rest, user_env, uid, gid, True)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ else, so those verbs' paths stay short:
   - start and delete try `pyrkt.oci.quick` first (built-in modules only, no
     `os`, no `operations`): a created container's start, a stopped one's
     delete. Anything else falls back to `operations`, with every message.
-  - create and run start `pyrkt.linux.cgroup_warm` (the early cgroup.procs
+  - create and run start `pyrkt.linux.cgroups.warm` (the early cgroup.procs
     write) BEFORE they import `operations`, so the kernel's grace period runs
     during the imports.
 There used to be a second argv parser for these verbs (`runtime_fast`). One
@@ -177,7 +177,7 @@ def _one_id(args: "list[str]", verb: str) -> str:
 
 
 def cmd_create(ctx: Context, flags: "dict[str, object]", args: "list[str]") -> int:
-    from pyrkt.linux import cgroup_warm
+    from pyrkt.linux.cgroups import warm as cgroup_warm
 
     cgroup_warm.start()  # before the imports of operations: the grace period runs while they load
     from pyrkt.oci import operations as ops
@@ -210,7 +210,7 @@ def _create_options(flags: "dict[str, object]", systemd: bool) -> "CreateOptions
 
 
 def cmd_run(ctx: Context, flags: "dict[str, object]", args: "list[str]") -> int:
-    from pyrkt.linux import cgroup_warm
+    from pyrkt.linux.cgroups import warm as cgroup_warm
 
     cgroup_warm.start()  # as create's
     from pyrkt.oci import operations as ops

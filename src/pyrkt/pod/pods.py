@@ -497,29 +497,9 @@ def _pick_app(pod: Pod, app: str | None) -> dict[str, Any]:
 
 def enter(data_dir: str, prefix: str, app: str | None, cmd: list[str], user: str | None = None,
           group: str | None = None, env: list[str] | None = None, cwd: str | None = None) -> int:
-    import sys
+    from pyrkt.pod import enter as lean  # the lean path of `rkt enter` (no grammar, no prepare)
 
-    from pyrkt.oci.errors import RuntimeFailure
-    from pyrkt.oci.exec import ExecOptions, execute
-
-    pod = PodStore(data_dir).find(prefix)
-    state = pod.state
-    if state != "running":
-        raise PodError(f"pod {pod.uuid} is not running (state: {state}): cannot enter it")
-    a = _pick_app(pod, app)
-    if not cmd:
-        rootfs = pod.file("apps", a["name"], "rootfs")
-        cmd = ["/bin/bash"] if os.path.lexists(os.path.join(rootfs, "bin/bash")) else ["/bin/sh"]
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-    try:
-        from pyrkt.pod.stage1 import oci_root
-
-        if group is not None and user is None:
-            raise PodError("enter: --group needs --user")
-        ids = f"{user}:{group}" if user is not None and group is not None else user
-        return execute(oci_root(pod.path), a["name"], ExecOptions(args=cmd, tty=tty, user=ids, env=env, cwd=cwd))
-    except RuntimeFailure as exc:
-        raise PodError(f"entering app {a['name']}: {exc}") from None
+    return lean.enter(data_dir, prefix, app, cmd, user=user, group=group, env=env, cwd=cwd)
 
 
 def export(data_dir: str, prefix: str, app: str | None, dest: str, overwrite: bool) -> None:

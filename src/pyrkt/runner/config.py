@@ -163,6 +163,8 @@ def validate(path: str, text: str, raw: dict[str, object]) -> None:
         for vid, vol in _dict(raw["volume"]).items():
             keys = ("volume", vid)
             _name(c, keys, vid)
+            if worker and vid == "rktrunner-idle":  # pyrkt.runner.worker.IDLE_VOLUME
+                raise c.fail(keys, "reserved: the worker pods' idle program is mounted under this name")
             c.table(keys, vol, VOLUME)
             v = _dict(vol)
             if "volume" not in v:

@@ -5,8 +5,9 @@ State (root-only state dir, default /var/lib/rktrunner):
   start-UID-HEX    flock held while one is looked up or started (two first uses start one pod)
   pod-UUID         shared flock held by every rkt-run inside the pod; rktrunner-gc stops a
                    worker only when it gets the exclusive lock without waiting
-The pod is found with `rkt list` (app `worker-UID`, state running); the app is a
-sleeper started as the user (`--user/--group` as for a plain run), every
+The pod is found with `rkt list` (app `worker-UID`, state running); the app is
+rkt-run's static idle program when installed (else a /bin/sh sleeper), started
+as the user (`--user/--group` as for a plain run), every
 command enters it as the user's uid/gid with the `environment-update`
 variables freshly rendered.
 """
@@ -22,7 +23,56 @@ from pyrkt.runner import command, secure
 from pyrkt.runner.config import Policy
 from pyrkt.runner.errors import RunnerError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable
+
 SLEEPER = ["/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"]
+# the worker's app when rkt-run is installed: its own static idle program (src/rktrun-launcher/idle.c),
+# bind-mounted read-only, so that an image without /bin/sh and sleep can be a worker too
+IDLE_VOLUME = "rktrunner-idle"
+IDLE_TARGET = "/.rktrunner-idle"
+
+
+def idle_program() -> str | None:
+    """The installed idle program (root-owned, beside the installed code), or None: SLEEPER then."""
+    try:
+        import pyrkt_rktrun_site as site  # type: ignore[import-not-found]  # written by make install-rkt-run
+    except ImportError:
+        return None
+    path = str(getattr(site, "IDLE", ""))
+    try:
+        secure.check_trusted(path, "idle program")
+    except RunnerError:
+        return None
+    return path
+
+
+def warm_cgroups() -> None:
+    """Start the kernel's cgroup RCU grace period now, in a process of its own (`idle --warm`).
+
+    The enter places its process in the worker's cgroups, and on a cgroup v1 host
+    the first cgroup.procs write after a quiet while waits for a grace period
+    (5-15 ms here). The idle program writes its own pid into the cgroup it is in
+    (which moves it nowhere) and waits for it instead; by the enter's write the
+    grace period is over. Not a thread (pyrkt.linux.cgroups.warm): while a thread
+    waits in that write, glibc's setresuid in the main thread waits for it too.
+    Left unreaped: it exits on its own and init takes it when rkt-run exits.
+    """
+    from pyrkt.linux.cgroups.warm import own_procs_files
+
+    idle = idle_program()
+    if idle is None or os.path.exists("/sys/fs/cgroup/cgroup.procs"):
+        return  # not installed, or cgroup v2 alone: the init is cloned into its cgroup, nothing waits
+    try:
+        with open("/proc/self/cgroup") as f:
+            files = [p for p in own_procs_files(f.read()) if os.path.exists(p)]
+        if files:
+            null = [(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDWR, 0), (os.POSIX_SPAWN_DUP2, 0, 1),
+                    (os.POSIX_SPAWN_DUP2, 0, 2)]  # not the user's stdout: its reader would wait for this one too
+            os.posix_spawn(idle, [idle, "--warm", files[0]], {"PATH": secure.SAFE_PATH}, file_actions=null)
+    except OSError:
+        pass  # an optimisation only
 
 
 def _open_lock(dfd: int, name: str) -> int:
@@ -87,6 +137,11 @@ def start_argv(policy: Policy, plan: command.Plan, env_file: str | None) -> list
     argv = [policy.rkt, *plan.general, "run", *plan.run, *plan.fetch]
     if env_file:
         argv.append(f"--set-env-file={env_file}")
+    idle = idle_program()
+    if idle:
+        argv += [*plan.volume_args, "--volume", f"{IDLE_VOLUME},kind=host,source={idle},readOnly=true", plan.image,
+                 *plan.mount_args, "--mount", f"volume={IDLE_VOLUME},target={IDLE_TARGET}", *plan.app_flags()]
+        return argv + [f"--name=worker-{plan.identity.uid}", "--exec", IDLE_TARGET]
     argv += plan.volume_args + [plan.image] + plan.mount_args + plan.app_flags()
     argv += [f"--name=worker-{plan.identity.uid}", "--exec", SLEEPER[0], "--", *SLEEPER[1:]]
     return argv
@@ -175,8 +230,13 @@ def _record(policy: Policy, plan: command.Plan, dfd: int, state_dir: str, key: s
     os.rename(os.path.basename(tmp), f"worker-{key}", src_dir_fd=dfd, dst_dir_fd=dfd)
 
 
-def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_run: bool, prepare_only: bool) -> int:
-    """Find or start the user's worker for the image, then enter it (or, with --prepare, only start it)."""
+def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_run: bool, prepare_only: bool,
+        rkt_here: Callable[[list[str]], int | None] | None = None) -> int:
+    """Find or start the user's worker for the image, then enter it (or, with --prepare, only start it).
+
+    `rkt_here(argv)` runs the enter in this process (pyrkt.runner.inproc) and
+    returns its status, or None when this rkt must be exec'd.
+    """
     assert plan.identity is not None
     if plan.exec is None and not prepare_only:
         raise RunnerError("worker pods need a command: give --exec, an alias with exec, or default-interactive-cmd")
@@ -239,6 +299,9 @@ def run(policy: Policy, plan: command.Plan, state_dir: str, verbose: bool, dry_r
         if verbose:
             sys.stderr.write(command.display(argv) + "\n")
         sys.stdout.flush()
+        here = rkt_here(argv) if rkt_here is not None else None
+        if here is not None:
+            return here
         code, _ = secure.run_rkt(argv)
         return code if code >= 0 else 128 - code
     finally:

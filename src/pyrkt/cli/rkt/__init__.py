@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         import importlib
 
         gc_on = gc.isenabled()
-        if command in ("run", "run-prepared"):
+        if command in ("run", "run-prepared", "enter"):  # enter: rkt-run's worker pods, once per command
             # no cyclic GC while a pod starts: ~15 collections during its imports cost
             # ~2 ms; these commands allocate a bounded set of objects that dies with
             # the process (a download re-enables it: pyrkt.pod.pods._resolve_images)
