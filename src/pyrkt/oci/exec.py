@@ -441,6 +441,15 @@ def _reap(pid: int) -> None:
 
 def _child(state: ContainerState, proc: Process, sock: Any, joins: list[tuple[str, int]], console_sock: Any, seccomp_filter: BpfProgram | None,
            personality: int | None, preserve: int, capabilities: Any, pr: Any, security: Any) -> None:
+    if not _parent_joined_user:
+        # Until its execve this process is the runtime: the host's interpreter as /proc/PID/exe,
+        # the host's environment, fds of the state dir. It is in the container's pid namespace
+        # already, so a container process with the same uid and capabilities could ptrace it or
+        # open /proc/PID/{exe,environ,fd} (the class of runc's CVE-2016-9962 / CVE-2019-5736).
+        # Not dumpable, only CAP_SYS_PTRACE over the host's user namespace may; execve resets it.
+        # (A rootless exec that joined the container's user namespace first keeps it: the
+        # runtime is the user's own there, and its pidfd_getfd of a seccomp listener needs it.)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
     msg = sync.recv(sock)
     if msg.get("type") != "go":
         raise sync.SyncError("unexpected message")
