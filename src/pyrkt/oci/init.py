@@ -133,12 +133,14 @@ def run(ctx: InitContext) -> None:
     code = 1
     try:
         arm_parent_death(ctx.sync_sock)
-        if not ctx.clone_flags & sc.CLONE_NEWUSER and ctx.cfg.ns("user") is None:
+        pidns = ctx.cfg.ns("pid")
+        if (pidns is None or pidns.path) and not ctx.clone_flags & sc.CLONE_NEWUSER and ctx.cfg.ns("user") is None:
             # until its execve (after `start`: maybe long) this process is the runtime -- the
             # host's interpreter as /proc/PID/exe, the caller's environment -- and a pid
             # namespace joined by path (a pod's, shareProcessNamespace) holds other containers'
             # processes: not dumpable, they cannot read or ptrace it (runc's CVE-2016-9962 /
-            # CVE-2019-5736 class); execve resets it. With a new user namespace the parent
+            # CVE-2019-5736 class); execve resets it. In a new pid namespace the init is alone
+            # (its startContainer hooks read /proc/1); with a new user namespace the parent
             # writes our id maps through /proc/PID, which needs us dumpable.
             sc.prctl(sc.PR_SET_DUMPABLE, 0)
         _init(ctx)
