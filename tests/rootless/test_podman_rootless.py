@@ -56,7 +56,10 @@ def podman(rl_user: User) -> Iterator[UserPodman]:
     need_tools("podman", "conmon")
     from clients import busybox_layout
 
-    top = tempfile.mkdtemp(prefix="prl-img-")
+    # podman names an oci: image after its path, which must then be a valid reference:
+    # mkdtemp's suffix may end in "_" or hold "__" ("invalid reference format"), so not mkdtemp
+    top = os.path.join(tempfile.gettempdir(), f"prl-img-{os.getpid()}-{os.urandom(4).hex()}")
+    os.mkdir(top, 0o755)
     os.chmod(top, 0o755)
     pm = UserPodman(rl_user)
     try:
