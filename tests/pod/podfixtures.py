@@ -122,8 +122,25 @@ def copy_store(template: str, dest: str) -> str:
     return dest
 
 
+def stop_running(data_dir: str) -> None:
+    """Stop the pods a failed test left running, and wait for them to exit: their `rkt run`
+    then removes what it made outside the data dir (networks, leases, NAT rules), which
+    deleting the dir under a live pod would leak."""
+    r = run_rkt(data_dir, "list", "--format=json", timeout=60)
+    try:
+        pods = json.loads(r.out) if r.code == 0 and r.out.strip() else []
+    except ValueError:
+        pods = []
+    running = [p["name"] for p in pods if isinstance(p, dict) and p.get("state") == "running"]
+    for uuid in running:
+        run_rkt(data_dir, "stop", "--force", uuid, timeout=60)
+    for uuid in running:
+        run_rkt(data_dir, "status", "--wait=20s", uuid, timeout=60)
+
+
 def cleanup(data_dir: str) -> None:
-    """gc every pod (grace 0) and check nothing stays mounted under the test's dir."""
+    """Stop what still runs, gc every pod (grace 0), and check nothing stays mounted under the test's dir."""
+    stop_running(data_dir)
     run_rkt(data_dir, "gc", "--grace-period=0s", "--expire-prepared=0s", timeout=60)
     with open("/proc/self/mountinfo") as f:
         left = [line.split()[4] for line in f if data_dir in line.split()[4]]
