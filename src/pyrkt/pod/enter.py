@@ -34,8 +34,11 @@ def _find(data_dir: str, prefix: str) -> Pod:
     return store.find(prefix)
 
 
-def pick_app(pod: Pod, app: str | None) -> dict[str, Any]:
-    apps = pod.read_json("runtime.json", required=("apps",)).get("apps", [])
+def pick_app(pod: Pod, app: str | None, runtime: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The app of runtime.json (read here unless given) that `--app` names, or the pod's only one."""
+    if runtime is None:
+        runtime = pod.read_json("runtime.json", required=("apps",))
+    apps = runtime.get("apps", [])
     if app:
         for a in apps:
             if a["name"] == app:

@@ -482,19 +482,6 @@ def images_of_live_pods(data_dir: str) -> set[str]:
 
 # -- enter / export -----------------------------------------------------------
 
-def _pick_app(pod: Pod, app: str | None) -> dict[str, Any]:
-    runtime = pod.read_json("runtime.json", required=("apps",))
-    apps = runtime.get("apps", [])
-    if app:
-        for a in apps:
-            if a["name"] == app:
-                return a  # type: ignore[no-any-return]
-        raise PodError(f"pod {pod.uuid} has no app named {app!r}")
-    if len(apps) != 1:
-        raise PodError(f"pod {pod.uuid} has {len(apps)} apps: choose one with --app ({', '.join(a['name'] for a in apps)})")
-    return apps[0]  # type: ignore[no-any-return]
-
-
 def enter(data_dir: str, prefix: str, app: str | None, cmd: list[str], user: str | None = None,
           group: str | None = None, env: list[str] | None = None, cwd: str | None = None) -> int:
     from pyrkt.pod import enter as lean  # the lean path of `rkt enter` (no grammar, no prepare)
@@ -511,10 +498,12 @@ def export(data_dir: str, prefix: str, app: str | None, dest: str, overwrite: bo
     state = pod.state
     if state not in ("exited", "exited garbage"):
         raise PodError(f"pod {pod.uuid} is {state}: only an exited pod's app can be exported")
-    a = _pick_app(pod, app)
+    from pyrkt.pod.enter import pick_app
+
+    runtime = pod.read_json("runtime.json", required=("apps",))
+    a = pick_app(pod, app, runtime)
     if os.path.exists(dest) and not overwrite:
         raise PodError(f"{dest} already exists (use --overwrite)")
-    runtime = pod.read_json("runtime.json", required=("apps",))
     manifest = pod.read_json("pod", required=("apps",))
     man_app = next(x for x in manifest["apps"] if x["name"] == a["name"])
     image_manifest = {"acKind": "ImageManifest", "acVersion": "0.8.11", "name": man_app["image"]["name"],
