@@ -28,7 +28,7 @@ rm -rf "$LIB.new" "$LIB.old"
 install -d -o root -g root -m 0755 "$LIB.new/pyrkt/runner" "$LIB.new/pyrkt/cli" "$LIB.new/pyrkt/linux/cgroups"
 install -o root -g root -m 0644 "$here/src/pyrkt/linux/__init__.py" "$LIB.new/pyrkt/linux/"
 install -o root -g root -m 0644 "$here/src/pyrkt/linux/cgroups/__init__.py" "$here/src/pyrkt/linux/cgroups/warm.py" "$LIB.new/pyrkt/linux/cgroups/"
-install -o root -g root -m 0644 "$here/src/pyrkt/__init__.py" "$LIB.new/pyrkt/"
+install -o root -g root -m 0644 "$here/src/pyrkt/__init__.py" "$here/src/pyrkt/launcher.py" "$LIB.new/pyrkt/"
 install -o root -g root -m 0644 "$here/src/pyrkt/cli/__init__.py" "$here/src/pyrkt/cli/rktrun.py" "$LIB.new/pyrkt/cli/"
 install -o root -g root -m 0644 "$here"/src/pyrkt/runner/*.py "$LIB.new/pyrkt/runner/"
 printf '"""Written by make install-rkt-run."""\nCONFIG = %s\nSTATE_DIR = %s\nIDLE = %s\n' \

@@ -47,7 +47,7 @@ def launcher_text(src: str, site: list[str]) -> str:
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    text: str = mod.launcher_text(Path(ROOT, ".venv", "bin", "python"), Path(src), site, "pyrkt.cli.rkt:main", None)
+    text: str = mod.launcher_text(Path(ROOT, ".venv", "bin", "python"), Path(src), site, "pyrkt.cli.rkt:main")
     return text
 
 

@@ -33,18 +33,6 @@ import sys
 from pyrkt.runner import secure
 from pyrkt.runner.errors import RunnerError
 
-# the tail of every launcher install-launchers.py writes for `rkt` (no fast entry point);
-# tests/runner/test_runner_unit.py checks it against the generator
-ENTRY = "from pyrkt.cli.rkt import main\ncode = main()\n"
-TAIL = (
-    "try:\n"
-    "    sys.stdout.flush()\n"
-    "    sys.stderr.flush()\n"
-    "except BaseException:\n"
-    "    code = code or 120\n"
-    "import posix\n"
-    "posix._exit(code if isinstance(code, int) else (0 if code is None else 1))\n"
-)
 MAX_LAUNCHER = 8192
 
 
@@ -59,9 +47,10 @@ class Launcher:
         self.site = site
 
     def text(self) -> str:
-        """The launcher install-launchers.py writes for these paths."""
-        return (f"#!{self.python} -IS\nimport sys\nsys.path.insert(0, {self.src!r})\n"
-                + "".join(f"sys.path.append({d!r})\n" for d in self.site) + ENTRY + TAIL)
+        """The launcher install-launchers.py writes for these paths (pyrkt.launcher)."""
+        from pyrkt.launcher import text
+
+        return text(self.python, self.src, self.site, "pyrkt.cli.rkt:main")
 
 
 def _plain_repr(text: str) -> str | None:
