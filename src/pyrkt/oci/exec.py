@@ -379,33 +379,14 @@ def _spawn(state: ContainerState, proc: Process, opts: ExecOptions, joins: list[
 
 
 def _join_cgroups(paths: dict[str, str], pid: int) -> None:
-    """`CgroupManager.from_paths(paths).add(pid)`, without importing pyrkt.linux.cgroups
-    (~1 ms, on every `rkt enter` of a worker pod): the pid into each distinct
-    directory's cgroup.procs, retrying EINVAL (a task still TASK_NEW) as add() does."""
-    import errno
-    import time
+    """`CgroupManager.from_paths(paths).add(pid)` without importing the manager (~1 ms, on every
+    `rkt enter` of a worker pod): the leaf's add_pid over each distinct directory."""
+    from pyrkt.linux.cgroups.base import CgroupError, add_pid
 
-    dirs: list[str] = []
-    for d in paths.values():
-        if d not in dirs:
-            dirs.append(d)
-    value = str(pid)
-    for d in dirs:
-        path = os.path.join(d, "cgroup.procs")
-        for attempt in range(5):
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-            except OSError as exc:
-                raise RuntimeFailure(f"joining the container's cgroup: cannot open {path} to write {value!r}: {exc.strerror}") from None
-            try:
-                os.write(fd, value.encode())
-                break
-            except OSError as exc:
-                if attempt == 4 or exc.errno != errno.EINVAL:
-                    raise RuntimeFailure(f"joining the container's cgroup: writing {value!r} to {path} failed: {exc.strerror}") from None
-                time.sleep(0.01)
-            finally:
-                os.close(fd)
+    try:
+        add_pid(list(dict.fromkeys(paths.values())), pid)
+    except CgroupError as exc:
+        raise RuntimeFailure(f"joining the container's cgroup: {exc}") from None
 
 
 def _sub_cgroup(mgr, paths: dict[str, str], specs: list[str]):  # type: ignore[no-untyped-def]

@@ -90,6 +90,29 @@ def _write(path: str, value: str) -> None:
         os.close(fd)
 
 
+def add_pid(dirs: "Iterator[str] | list[str]", pid: int) -> None:
+    """Move ``pid`` (all its threads) into the ``cgroup.procs`` of each directory.
+
+    EINVAL can mean the task is still TASK_NEW (just forked): retried, as
+    runc does. Here, in the leaf, for `CgroupManager.add` and for the exec
+    path (pyrkt.oci.exec), which joins a container's cgroups without the
+    manager's import (~1 ms on every `rkt enter` of a worker pod).
+    """
+    for d in dirs:
+        path = os.path.join(d, "cgroup.procs")
+        for attempt in range(5):
+            try:
+                _write(path, str(pid))
+                break
+            except CgroupError as e:
+                cause = e.__cause__
+                if attempt == 4 or not isinstance(cause, OSError) or cause.errno != errno.EINVAL:
+                    raise
+                import time
+
+                time.sleep(0.01)
+
+
 def _read(path: str) -> str:
     try:
         with open(path) as f:

@@ -40,6 +40,7 @@ from pyrkt.linux.cgroups.base import (
     UNIFIED,
     V2_KEY,
     CgroupError,
+    add_pid,
     _device_rule,
     _int,
     _kv,
@@ -639,19 +640,7 @@ class CgroupManager:
 
     def add(self, pid: int) -> None:
         """Move ``pid`` (all its threads) into the cgroup in every hierarchy."""
-        for d in self._unique_dirs():
-            path = os.path.join(d, "cgroup.procs")
-            for attempt in range(5):
-                try:
-                    _write(path, str(pid))
-                    break
-                except CgroupError as e:
-                    # EINVAL can mean the task is still TASK_NEW (just forked);
-                    # runc retries too
-                    cause = e.__cause__
-                    if attempt == 4 or not isinstance(cause, OSError) or cause.errno != errno.EINVAL:
-                        raise
-                    time.sleep(0.01)
+        add_pid(self._unique_dirs(), pid)
 
     def apply(self, resources: dict[str, Any] | None) -> list[str]:
         """Write an OCI ``linux.resources`` dict; the first failing write raises.
