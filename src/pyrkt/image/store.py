@@ -235,15 +235,17 @@ class BlobWriter:
 class Store:
     """The on-disk image store of one data dir. Safe to use from many processes."""
 
-    def __init__(self, data_dir: str) -> None:
+    def __init__(self, data_dir: str, make_dirs: bool = True) -> None:
+        """`make_dirs`: create the store's directories (not for a read-only view: service.imageview)."""
         self.data_dir = os.path.abspath(data_dir)
         self.cas = os.path.join(self.data_dir, "cas")
         self.blobs_dir = os.path.join(self.cas, "blobs")
         self.tree_dir = os.path.join(self.cas, "tree")
         self.tmp_dir = os.path.join(self.cas, "tmp")
         self.locks_dir = os.path.join(self.cas, "locks")
-        for d in (self.blobs_dir, self.tree_dir, self.tmp_dir, self.locks_dir):
-            os.makedirs(d, exist_ok=True)
+        if make_dirs:
+            for d in (self.blobs_dir, self.tree_dir, self.tmp_dir, self.locks_dir):
+                os.makedirs(d, exist_ok=True)
         self.db_path = os.path.join(self.cas, "index.sqlite")
         self._db: sqlite3.Connection | None = None
 

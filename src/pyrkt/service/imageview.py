@@ -39,15 +39,8 @@ class ImageView:
 class ReadOnlyStore(Store):
     """The index of a data dir, read only: no directories made, no schema written."""
 
-    def __init__(self, data_dir: str) -> None:  # no super().__init__: it creates directories
-        self.data_dir = os.path.abspath(data_dir)
-        self.cas = os.path.join(self.data_dir, "cas")
-        self.blobs_dir = os.path.join(self.cas, "blobs")
-        self.tree_dir = os.path.join(self.cas, "tree")
-        self.tmp_dir = os.path.join(self.cas, "tmp")
-        self.locks_dir = os.path.join(self.cas, "locks")
-        self.db_path = os.path.join(self.cas, "index.sqlite")
-        self._db = None
+    def __init__(self, data_dir: str) -> None:
+        super().__init__(data_dir, make_dirs=False)
 
     @property
     def db(self) -> sqlite3.Connection:
