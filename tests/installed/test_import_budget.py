@@ -95,7 +95,12 @@ def test_runtime_create_start_delete_and_run(tmp_path) -> None:  # type: ignore[
             subprocess.run([runtime, "--root", root, "delete", "--force", cid], check=False)
 
 
-def test_rkt_run_of_a_stored_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("net", [["--net=host"], []], ids=["host", "default-network"])
+def test_rkt_run_of_a_stored_image(tmp_path, net: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Without --net: the default network (pyrkt's ptp over netlink, host-local leases, the
+    masquerade rule) stays in budget too."""
+    if not net:
+        need_file("/usr/lib/cni/ptp")
     rkt = os.path.join(BIN, "rkt")
     image = tmp_path / "budget.aci"
     image.write_bytes(aci_bytes(aci_manifest("example.com/budget", "1.0", ["/bin/true"]), busybox_entries()))
@@ -105,29 +110,10 @@ def test_rkt_run_of_a_stored_image(tmp_path) -> None:  # type: ignore[no-untyped
     subprocess.run([rkt, f"--dir={data}", "run", "--net=host", "example.com/budget:1.0"], check=True)  # renders the tree
     try:
         log = str(tmp_path / "run.log")
-        code, names = imported([rkt, f"--dir={data}", "run", "--net=host", "example.com/budget:1.0"], log)
-        assert code == 0, open(log).read()
-        assert over_budget(names) == [], f"rkt run imported {over_budget(names)}"
-    finally:
-        subprocess.run([rkt, f"--dir={data}", "gc", "--grace-period=0s"], check=False, capture_output=True)
-
-
-def test_rkt_run_on_the_default_network(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """No --net: the default network (pyrkt's ptp over netlink, host-local leases, the masquerade rule) stays in budget."""
-    need_file("/usr/lib/cni/ptp")
-    rkt = os.path.join(BIN, "rkt")
-    image = tmp_path / "budget.aci"
-    image.write_bytes(aci_bytes(aci_manifest("example.com/budget", "1.0", ["/bin/true"]), busybox_entries()))
-    data = str(tmp_path / "rkt")
-    subprocess.run([rkt, f"--dir={data}", "--insecure-options=image", "fetch", str(image)], check=True,
-                   stdout=subprocess.DEVNULL)
-    subprocess.run([rkt, f"--dir={data}", "run", "--net=host", "example.com/budget:1.0"], check=True)  # renders the tree
-    try:
-        log = str(tmp_path / "run.log")
-        code, names = imported([rkt, f"--dir={data}", "run", "example.com/budget:1.0"], log)
+        code, names = imported([rkt, f"--dir={data}", "run", *net, "example.com/budget:1.0"], log)
         assert code == 0, open(log).read()
         assert "pyrkt" in names  # the log is the run's
-        assert over_budget(names) == [], f"rkt run on the default network imported {over_budget(names)}"
+        assert over_budget(names) == [], f"rkt run {' '.join(net)} imported {over_budget(names)}"
     finally:
         subprocess.run([rkt, f"--dir={data}", "gc", "--grace-period=0s"], check=False, capture_output=True)
 
