@@ -29,13 +29,7 @@ def _one_line(r) -> None:  # type: ignore[no-untyped-def]
 
 def test_full_disk(small_dir) -> None:  # type: ignore[no-untyped-def]
     assert run_rkt(small_dir, "image", "gc", "--grace-period=1000h").code == 0  # puts the reserve in place
-    with open(os.path.join(small_dir, "fill"), "wb") as f:
-        try:
-            while True:
-                f.write(b"\0" * (1 << 20))
-                f.flush()
-        except OSError:
-            pass
+    _fill(small_dir)
     r = run_rkt(small_dir, "image", "list")
     _one_line(r)
     assert r.code == 0 and "example.com/busybox" in r.out
