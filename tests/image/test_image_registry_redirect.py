@@ -12,58 +12,15 @@ requests). A storage server that sends a blob short is refused.
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import os
-import threading
 
 import pytest
+from httpserve import Server, send
 from imagebuild import Entry, busybox_entries, tar_bytes, write_oci_layout
 
 INSECURE = "--insecure-options=image,http"
 USER, PASSWORD = "bob", "hunter2"
-
-
-class _Http:
-    def __init__(self, handle) -> None:  # type: ignore[no-untyped-def]
-        outer = self
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        self.connections = 0
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-            def setup(self) -> None:
-                outer.connections += 1
-                super().setup()
-
-            def do_GET(self) -> None:
-                outer.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-                handle(self)
-
-            do_HEAD = do_GET
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _reply(h: http.server.BaseHTTPRequestHandler, code: int, body: bytes, headers: dict[str, str]) -> None:
-    h.send_response(code)
-    for k, v in headers.items():
-        h.send_header(k, v)
-    h.send_header("Content-Length", str(len(body)))
-    h.end_headers()
-    if h.command != "HEAD":
-        h.wfile.write(body)
 
 
 @pytest.fixture
@@ -88,28 +45,28 @@ def redirecting(tmp_path):  # type: ignore[no-untyped-def]
             h.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
         h.wfile.write(b"0\r\n\r\n")
 
-    storage = _Http(storage_handle)
+    storage = Server(storage_handle)
     want = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
     def front_handle(h):  # type: ignore[no-untyped-def]
         if h.headers.get("Authorization") != want:
-            _reply(h, 401, b'{"errors":[{"code":"UNAUTHORIZED","message":"login"}]}',
+            send(h, 401, b'{"errors":[{"code":"UNAUTHORIZED","message":"login"}]}',
                    {"WWW-Authenticate": 'Basic realm="front"', "Content-Type": "application/json"})
             return
         parts = h.path.split("?")[0].split("/")
         if h.path == "/v2/":
-            _reply(h, 200, b"{}", {"Content-Type": "application/json"})
+            send(h, 200, b"{}", {"Content-Type": "application/json"})
         elif len(parts) >= 5 and parts[-2] == "manifests":
             with open(os.path.join(blobs, manifest_digest.split(":")[1]), "rb") as f:
                 body = f.read()
-            _reply(h, 200, body, {"Content-Type": json.loads(body)["mediaType"], "Docker-Content-Digest": manifest_digest})
+            send(h, 200, body, {"Content-Type": json.loads(body)["mediaType"], "Docker-Content-Digest": manifest_digest})
         elif len(parts) >= 5 and parts[-2] == "blobs":
             hx = parts[-1].split(":")[1]
-            _reply(h, 307, b"", {"Location": f"http://{storage.host}/storage/{hx}?X-Signature=abc"})
+            send(h, 307, b"", {"Location": f"http://{storage.host}/storage/{hx}?X-Signature=abc"})
         else:
-            _reply(h, 404, b"{}", {"Content-Type": "application/json"})
+            send(h, 404, b"{}", {"Content-Type": "application/json"})
 
-    front = _Http(front_handle)
+    front = Server(front_handle)
     yield front, storage, manifest_digest, state
     front.close()
     storage.close()
@@ -130,9 +87,9 @@ def test_fetch_follows_blob_redirects_without_the_credentials(rkt, redirecting) 
     assert r.out.strip() == "sha256-" + manifest_digest.split(":")[1]
     assert rkt("image", "verify").rc == 0
     assert len(storage.requests) == 3  # the config and two layers, each once
-    assert all("authorization" not in headers for _, headers in storage.requests)
-    assert all(path.startswith("/storage/") and path.endswith("?X-Signature=abc") for path, _ in storage.requests)
-    blob_gets = [p for p, _ in front.requests if "/blobs/" in p]
+    assert all("authorization" not in headers for _, _, headers in storage.requests)
+    assert all(path.startswith("/storage/") and path.endswith("?X-Signature=abc") for _, path, _ in storage.requests)
+    blob_gets = [p for _, p, _ in front.requests if "/blobs/" in p]
     assert len(blob_gets) == 3
     # kept alive: several requests per connection on the front (manifest, 401s, blob redirects)
     assert front.connections < len(front.requests)
