@@ -143,34 +143,29 @@ def _one_of(*choices: str) -> Parse:
     return parse
 
 
-def _hosts_entry(text: str, flag: str) -> str:
-    """--hosts-entry, --net, --port: checked by pyrkt.net.spec's parsers (imported when used), kept as given."""
+def _net_check(check: str, value: object) -> None:
+    """Run pyrkt.net.spec's parser `check` on `value` (imported when used): its error as a GrammarError."""
     from pyrkt.net import spec as netspec
 
     try:
-        netspec.parse_hosts_entry(text)
+        getattr(netspec, check)(value)
     except netspec.NetSpecError as exc:
         raise GrammarError(str(exc)) from None
+
+
+def _hosts_entry(text: str, flag: str) -> str:
+    """--hosts-entry, --net, --port: checked by pyrkt.net.spec's parsers, kept as given."""
+    _net_check("parse_hosts_entry", text)
     return text
 
 
 def _nets(text: str, flag: str) -> list[str]:
-    from pyrkt.net import spec as netspec
-
-    try:
-        netspec.parse_nets([text])
-    except netspec.NetSpecError as exc:
-        raise GrammarError(str(exc)) from None
+    _net_check("parse_nets", [text])
     return [n for n in text.split(",") if n]
 
 
 def _port(text: str, flag: str) -> str:
-    from pyrkt.net import spec as netspec
-
-    try:
-        netspec.parse_port(text)
-    except netspec.NetSpecError as exc:
-        raise GrammarError(str(exc)) from None
+    _net_check("parse_port", text)
     return text
 
 
