@@ -36,7 +36,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 RUNTIME = os.path.join(REPO, ".venv", "bin", "pyrkt-runtime")
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
-from clients import free_port, wait_for  # noqa: E402  (the integration tier's helpers; test_cri imports wait_for from here)
+from clients import busybox_layer, free_port, wait_for  # noqa: E402  (the integration tier's helpers; test_cri imports wait_for from here)
 # PYRKT_CRI_RUNTIME=/usr/bin/runc runs the same tests against runc, to tell the runtime's faults from the tier's
 RUNTIME = os.environ.get("PYRKT_CRI_RUNTIME") or RUNTIME
 PROTO = "cri_runtime_v1.proto"
@@ -68,14 +68,7 @@ def _blob(blobs: dict[str, bytes], data: bytes, media_type: str) -> dict[str, An
 
 def build_image_archive(workdir: str, path: str) -> str:
     """An OCI archive holding BUSYBOX_IMAGE (runs sh) and PAUSE_IMAGE (runs sleep), one shared layer."""
-    from pyrkt.devtools.busybox import build_rootfs
-
-    rootfs = build_rootfs(os.path.join(workdir, "rootfs"))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name in sorted(os.listdir(rootfs)):
-            tar.add(os.path.join(rootfs, name), arcname=name)
-    layer = buf.getvalue()
+    layer = busybox_layer(workdir)
     blobs: dict[str, bytes] = {}
     layer_desc = _blob(blobs, layer, "application/vnd.oci.image.layer.v1.tar")
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(os.uname().machine, os.uname().machine)

@@ -94,8 +94,8 @@ def _blob(layout: str, data: bytes, media_type: str) -> dict[str, object]:
     return {"mediaType": media_type, "digest": f"sha256:{digest}", "size": len(data)}
 
 
-def busybox_layout(workdir: str, tag: str = "latest") -> str:
-    """An OCI image layout holding one busybox image (one uncompressed layer)."""
+def busybox_layer(workdir: str) -> bytes:
+    """One uncompressed tar layer of a busybox rootfs (built under `workdir`)."""
     from pyrkt.devtools.busybox import build_rootfs
 
     rootfs = build_rootfs(os.path.join(workdir, "rootfs"))
@@ -103,7 +103,12 @@ def busybox_layout(workdir: str, tag: str = "latest") -> str:
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for name in sorted(os.listdir(rootfs)):
             tar.add(os.path.join(rootfs, name), arcname=name)
-    layer = buf.getvalue()
+    return buf.getvalue()
+
+
+def busybox_layout(workdir: str, tag: str = "latest") -> str:
+    """An OCI image layout holding one busybox image (one uncompressed layer)."""
+    layer = busybox_layer(workdir)
     layout = os.path.join(workdir, "layout")
     os.makedirs(layout, exist_ok=True)
     config = {
